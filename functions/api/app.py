@@ -1,0 +1,16 @@
+"""The API function: data sources, jobs (and, as they land, customers and the Import API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.api.app import create_app
+from sourcesync.api.routes import data_sources, jobs
+from sourcesync.log import logger
+
+app = create_app(data_sources.router, jobs.router)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,144 @@
+"""The API's resolver: authentication, body limits, idempotency and error mapping, shared by every
+function behind the HTTP API. A handler builds one with its routers and calls `resolve`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from pydantic import BaseModel, ValidationError
+
+from sourcesync import errors
+from sourcesync.api.errors import error_body, status_of, validation_details
+from sourcesync.config import get_settings
+from sourcesync.services.accounts import authenticate
+from sourcesync.store.accounts import Principal
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
+def request_id(app: APIGatewayHttpResolver) -> str:
+    return str(app.current_event.request_context.request_id or "")
+
+
+def principal(app: APIGatewayHttpResolver | Router) -> Principal:
+    found: Principal = app.context["principal"]
+    return found
+
+
+def raw_body(app: APIGatewayHttpResolver | Router) -> bytes:
+    event = app.current_event
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+
+
+def parse_body(app: APIGatewayHttpResolver | Router, model: type[ModelT]) -> ModelT:
+    """The request body as `model`: malformed JSON, unknown fields and wrong types are 400s."""
+    body = raw_body(app)
+    return model.model_validate_json(body or b"null")
+
+
+def parse_query(app: APIGatewayHttpResolver | Router, model: type[ModelT]) -> ModelT:
+    return model.model_validate(app.current_event.query_string_parameters or {})
+
+
+def _api_key(app: APIGatewayHttpResolver) -> str | None:
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            user, _, _password = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user or None
+    return None
+
+
+def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    body = raw_body(app)
+    if len(body) > get_settings().max_body_bytes:
+        raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
+    app.append_context(principal=authenticate(_api_key(app)))
+    return next_middleware(app)
+
+
+@lru_cache(maxsize=4)
+def _persistence(table_name: str) -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from sourcesync.aws import client
+
+    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
+
+
+def _idempotency(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """`Idempotency-Key` on a POST: scoped to (account, method, path, key), kept 24 hours; the same body
+    replays the first answer, another body is 422 `idempotency_key_reused`."""
+    key = app.current_event.headers.get("idempotency-key")
+    if app.current_event.http_method != "POST" or not key:
+        return next_middleware(app)
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    config = IdempotencyConfig(event_key_jmespath="scope", payload_validation_jmespath="body_sha256",
+                               expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+    config.register_lambda_context(app.lambda_context)
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(
+        get_settings().idempotency_table), config=config)
+    def answer(request: dict[str, str]) -> dict[str, Any]:
+        response = next_middleware(app)
+        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        return {"status": response.status_code, "body": body, "headers": dict(response.headers or {}),
+                "content_type": response.headers.get("Content-Type", "application/json")}
+
+    scope = "|".join((principal(app).account_id, "POST", app.current_event.path, key))
+    try:
+        stored = answer(request={"scope": scope, "body_sha256": hashlib.sha256(raw_body(app)).hexdigest()})
+    except IdempotencyValidationError:
+        raise errors.IdempotencyKeyReusedError() from None
+    except IdempotencyAlreadyInProgressError:
+        raise errors.IdempotencyInProgressError("A request with this Idempotency-Key is still running.") from None
+    headers = {k: v for k, v in stored["headers"].items() if k.lower() != "content-type"}
+    return Response(status_code=stored["status"], content_type=stored["content_type"], body=stored["body"],
+                    headers=headers)
+
+
+def create_app(*routers: Router) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(strip_prefixes=None)
+    for router in routers:
+        app.include_router(router)
+    app.use(middlewares=[_authenticate, _idempotency])
+
+    @app.exception_handler(errors.SourceSyncError)
+    def _domain_error(error: errors.SourceSyncError) -> Response[str]:
+        return json_response(status_of(error), error_body(error.code, error.message, request_id(app), **error.extra))
+
+    @app.exception_handler(ValidationError)
+    def _invalid(error: ValidationError) -> Response[str]:
+        details = validation_details(list(error.errors(include_url=False)))
+        message = "Malformed JSON." if any(e["type"] == "json_invalid" for e in error.errors()) else \
+            "The request does not match the schema."
+        return json_response(400, error_body("invalid_request", message, request_id(app), details=details))
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[str]:
+        return json_response(404, error_body("not_found", "No such route.", request_id(app)))
+
+    return app

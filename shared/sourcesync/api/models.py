@@ -1,0 +1,135 @@
+"""Request and response models of the HTTP API (SPEC section 4).
+
+Requests forbid unknown fields and are strict about types, so that a wrong type is a 400 and never a
+silent coercion. Responses are built from stored items by `present_*` in the services.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from sourcesync.schedule import ScheduleError, validate
+from sourcesync.systems import System
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataSourceOptions(_Request):
+    api_base: AnyHttpUrl | None = None
+    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    max_retry_seconds: int = Field(default=300, ge=0, le=86_400)
+
+    @field_validator("requests_per_second", mode="before")
+    @classmethod
+    def _int_is_a_number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _check_schedule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return validate(value)
+    except ScheduleError as error:
+        raise ValueError(str(error)) from None
+
+
+Credentials = dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=4096)]]
+
+
+class DataSourceCreateRequest(_Request):
+    name: Name
+    system: System
+    credentials: Credentials | None = None
+    options: DataSourceOptions | None = None
+    schedule: str | None = None
+
+    @field_validator("system", mode="before")
+    @classmethod
+    def _system_from_json(cls, value: Any) -> Any:  # strict mode wants the enum; JSON gives its value
+        return System(value) if isinstance(value, str) and value in System._value2member_map_ else value
+
+    _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
+
+
+class DataSourceUpdateRequest(_Request):
+    """PATCH: only the fields present change; `"schedule": null` turns the schedule off."""
+
+    name: Name | None = None
+    schedule: str | None = None
+    credentials: Credentials | None = None
+    options: DataSourceOptions | None = None
+
+    _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    per_page: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class JobProgressKind(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobProgress(BaseModel):
+    percent: int = Field(ge=0, le=100)
+    eta_seconds: int | None
+    kinds: dict[str, JobProgressKind]
+
+
+class JobResponse(BaseModel):
+    id: str
+    kind: Literal["import", "resync_source", "resync_customer", "delete_source", "reprocess"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    phase: Literal["planning", "fetching", "applying_overlays", "committing", "purging"] | None
+    data_source_uuid: str
+    customer_uuid: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: JobProgress
+    result: dict[str, Any] | None
+    error: dict[str, str] | None
+
+
+class DataSourceCounts(BaseModel):
+    customers: int = 0
+    plans: int = 0
+    subscriptions: int = 0
+    invoices: int = 0
+    transactions: int = 0
+
+
+class DataSourceResponse(BaseModel):
+    uuid: str
+    name: str
+    system: System
+    status: Literal["importing", "active", "resyncing", "deleting", "failed"]
+    resync_supported: bool
+    schedule: str | None
+    options: dict[str, Any]
+    created_at: str
+    last_synced_at: str | None
+    current_job: JobResponse | None
+    counts: DataSourceCounts
+
+
+class DataSourceCreatedResponse(BaseModel):
+    data_source: DataSourceResponse
+    job: JobResponse | None
+
+
+class PageResponse(BaseModel):
+    entries: list[Any]
+    has_more: bool
+    cursor: str | None

@@ -1,0 +1,44 @@
+"""Identifiers.
+
+* Objects we create (accounts, keys, data sources, jobs) get time-ordered ids: a 48-bit millisecond
+  timestamp then 80 random bits, in Crockford base32 (a ULID, lower-cased). Sorting by id is sorting
+  by creation time, then by the random part, which is the order the SPEC's lists promise.
+* Source records get deterministic uuids derived from (account, data source, kind, external id), so
+  they stay the same across re-syncs (SPEC section 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+ID_BODY = r"[0-9a-hjkmnp-tv-z]{26}"
+
+
+def _b32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    """A new time-ordered id such as ``ds_01jbx...``."""
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{prefix}_{_b32(millis, 10)}{_b32(secrets.randbits(80), 16)}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    return re.fullmatch(f"{re.escape(prefix)}_{ID_BODY}", value) is not None
+
+
+def record_uuid(prefix: str, account_id: str, data_source_uuid: str, kind: str, external_id: str) -> str:
+    """The deterministic uuid of a source record (same inputs, same uuid, across re-syncs)."""
+    digest = hashlib.sha256(
+        "\x1f".join((account_id, data_source_uuid, kind, external_id)).encode()
+    ).digest()
+    return f"{prefix}_{_b32(int.from_bytes(digest[:16], 'big'), 26)}"

@@ -1,0 +1,7 @@
+"""The one structured logger (Powertools). Never log a credential, an API key or an Authorization header."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+logger = Logger(service="sourcesync")

@@ -1,0 +1,1 @@
+"""The domain logic the handlers call: one module per area, plain arguments in, plain data out."""

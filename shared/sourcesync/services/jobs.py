@@ -1,0 +1,96 @@
+"""Jobs: creating one (and holding its source), starting its workflow, reading and presenting it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sourcesync.aws import client
+from sourcesync.clock import now_iso
+from sourcesync.config import get_settings
+from sourcesync.errors import NotFoundError
+from sourcesync.ids import new_id
+from sourcesync.store.accounts import Principal
+from sourcesync.store.dynamo import Item
+from sourcesync.store.jobs import get_job_store
+from sourcesync.store.sources import get_source_store
+
+#: The source's status while a job of each kind runs on it.
+SOURCE_STATUS_DURING = {"import": "importing", "resync_source": "resyncing", "resync_customer": "resyncing",
+                        "reprocess": "resyncing"}
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def execution_name(data_source_uuid: str, job_id: str) -> str:
+    """`<source>-<job>`: within Step Functions' rule (at most 80 of letters, digits, - and _)."""
+    return f"{data_source_uuid}-{job_id}"
+
+
+def new_job(account_id: str, data_source_uuid: str, kind: str, created_by: str,
+            customer_uuid: str | None = None) -> Item:
+    return {
+        "job_id": new_id("job"), "account_id": account_id, "data_source_uuid": data_source_uuid,
+        "kind": kind, "status": "queued", "phase": None, "customer_uuid": customer_uuid,
+        "created_at": now_iso(), "started_at": None, "finished_at": None, "created_by": created_by,
+        "progress": {"percent": 0, "eta_seconds": None, "kinds": {}}, "result": None, "error": None,
+    }
+
+
+def start_source_job(account_id: str, data_source_uuid: str, kind: str, created_by: str,
+                     customer_uuid: str | None = None) -> Item:
+    """Create a job that holds the source (409 if another runs) and start its state machine."""
+    job = new_job(account_id, data_source_uuid, kind, created_by, customer_uuid)
+    jobs = get_job_store()
+    jobs.create_holding_source(job, SOURCE_STATUS_DURING[kind])
+    execution_input = {"account_id": account_id, "data_source_uuid": data_source_uuid,
+                       "job_id": job["job_id"], "kind": kind, "customer_uuid": customer_uuid}
+    try:
+        client("stepfunctions").start_execution(
+            stateMachineArn=get_settings().resync_state_machine_arn,
+            name=execution_name(data_source_uuid, job["job_id"]),
+            input=json.dumps(execution_input),
+        )
+    except Exception:
+        fail_job(job, "start_failed", "The job's workflow could not be started.")
+        raise
+    return job
+
+
+def fail_job(job: Item, code: str, message: str) -> None:
+    """End a job as failed and release its source."""
+    get_job_store().update(job["account_id"], job["job_id"],
+                           {"status": "failed", "finished_at": now_iso(), "error": {"code": code, "message": message}})
+    release_source(job)
+
+
+def release_source(job: Item) -> None:
+    source = get_source_store().get(job["account_id"], job["data_source_uuid"])
+    if source and source.get("current_job_id") == job["job_id"] and source.get("status") != "deleting":
+        status = "active" if source.get("committed_generation") is not None or job["kind"] != "import" else "failed"
+        get_source_store().update(job["account_id"], job["data_source_uuid"], {"status": status},
+                                  remove=("current_job_id",))
+
+
+def visible_job(principal: Principal, job_id: str) -> Item:
+    """A job of the caller's account; 404 for others' jobs and for jobs of a deleted source
+    (except the delete job itself, which stays readable)."""
+    job = get_job_store().get(principal.account_id, job_id)
+    if job is None:
+        raise NotFoundError("No such job.")
+    if job["kind"] != "delete_source":
+        source = get_source_store().get(principal.account_id, job["data_source_uuid"])
+        if source is None or source.get("status") == "deleting":
+            raise NotFoundError("No such job.")
+    return job
+
+
+def present_job(job: Item) -> dict[str, Any]:
+    progress = job.get("progress") or {}
+    return {
+        "id": job["job_id"], "kind": job["kind"], "status": job["status"], "phase": job.get("phase"),
+        "data_source_uuid": job["data_source_uuid"], "customer_uuid": job.get("customer_uuid"),
+        "created_at": job["created_at"], "started_at": job.get("started_at"), "finished_at": job.get("finished_at"),
+        "progress": {"percent": int(progress.get("percent", 0)), "eta_seconds": progress.get("eta_seconds"),
+                     "kinds": progress.get("kinds", {})},
+        "result": job.get("result"), "error": job.get("error"),
+    }

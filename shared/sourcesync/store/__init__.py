@@ -1,0 +1,1 @@
+"""Data access: small stores over DynamoDB, one per table, created through cached factories."""

@@ -1,0 +1,64 @@
+"""Item (de)serialisation and the few DynamoDB calls every store shares."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sourcesync.aws import client
+
+Item = dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def _codecs() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    return value
+
+
+def to_item(values: Item) -> dict[str, Any]:
+    """Python values -> DynamoDB wire format (floats become Decimals)."""
+    serializer, _ = _codecs()
+    return {k: serializer.serialize(_wire(v)) for k, v in values.items()}
+
+
+def to_value(value: Any) -> dict[str, Any]:
+    serializer, _ = _codecs()
+    return serializer.serialize(_wire(value))  # type: ignore[no-any-return]
+
+
+def from_item(item: dict[str, Any]) -> Item:
+    """DynamoDB wire format -> plain Python values (integral numbers become ints)."""
+    _, deserializer = _codecs()
+    return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def ddb() -> Any:
+    return client("dynamodb")
+
+
+def is_condition_failure(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")

@@ -1,0 +1,137 @@
+"""Jobs and their progress (JobsTable).
+
+``pk=A#<account_id>, sk=JOB#<job_id>``: one item per job, with its status, phase, progress and result.
+Job ids are time-ordered, so the `by_source` index (data_source_uuid, job_id) lists a source's jobs
+newest first. The same table holds the short-lived work items of running jobs (checkpoints, the
+provider request budget) under their own `pk` prefixes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.config import get_settings
+from sourcesync.errors import JobRunningError, NotFoundError
+from sourcesync.store.dynamo import Item, ddb, from_item, is_condition_failure, to_item, to_value
+from sourcesync.store.sources import source_key
+
+
+def job_key(account_id: str, job_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"A#{account_id}", "sk": f"JOB#{job_id}"})
+
+
+class JobStore:
+    def __init__(self, table_name: str, sources_table: str) -> None:
+        self.table = table_name
+        self.sources_table = sources_table
+
+    def _put(self, job: Item) -> dict[str, Any]:
+        return {
+            "TableName": self.table,
+            "Item": to_item({"pk": f"A#{job['account_id']}", "sk": f"JOB#{job['job_id']}", **job}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def create(self, job: Item) -> None:
+        ddb().put_item(**self._put(job))
+
+    def create_holding_source(self, job: Item, source_status: str) -> None:
+        """Create the job and make it the source's one running job, in one transaction.
+
+        Raises JobRunningError (with the running job's id) if the source already has one, and
+        NotFoundError if the source is gone or being deleted.
+        """
+        account_id, uuid = job["account_id"], job["data_source_uuid"]
+        try:
+            ddb().transact_write_items(
+                TransactItems=[
+                    {"Put": self._put(job)},
+                    {"Update": {
+                        "TableName": self.sources_table,
+                        "Key": source_key(account_id, uuid),
+                        "UpdateExpression": "SET current_job_id = :job, #status = :status",
+                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(current_job_id)"
+                                               " AND #status <> :deleting",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(
+                            {":job": job["job_id"], ":status": source_status, ":deleting": "deleting"}
+                        ),
+                    }},
+                ]
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            answer = ddb().get_item(TableName=self.sources_table, Key=source_key(account_id, uuid),
+                                    ConsistentRead=True)
+            source = from_item(answer["Item"]) if "Item" in answer else None
+            if source and source.get("status") != "deleting" and source.get("current_job_id"):
+                raise JobRunningError(source["current_job_id"]) from None
+            raise NotFoundError("No such data source.") from None
+
+    def get(self, account_id: str, job_id: str) -> Item | None:
+        answer = ddb().get_item(TableName=self.table, Key=job_key(account_id, job_id), ConsistentRead=True)
+        return from_item(answer["Item"]) if "Item" in answer else None
+
+    def list_for_source(self, data_source_uuid: str, limit: int, before_job_id: str | None
+                        ) -> tuple[list[Item], str | None]:
+        """One page of a source's jobs, newest first, and the job id to continue before."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_source",
+            "KeyConditionExpression": "data_source_uuid = :ds",
+            "ExpressionAttributeValues": to_item({":ds": data_source_uuid}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if before_job_id:
+            job = self._locate(data_source_uuid, before_job_id)
+            if job is None:
+                return [], None
+            request["ExclusiveStartKey"] = to_item(
+                {"pk": job["pk"], "sk": job["sk"], "data_source_uuid": data_source_uuid, "job_id": before_job_id}
+            )
+        answer = ddb().query(**request)
+        items = [from_item(i) for i in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return items, (from_item(last)["job_id"] if last else None)
+
+    def _locate(self, data_source_uuid: str, job_id: str) -> Item | None:
+        answer = ddb().query(
+            TableName=self.table, IndexName="by_source",
+            KeyConditionExpression="data_source_uuid = :ds AND job_id = :job",
+            ExpressionAttributeValues=to_item({":ds": data_source_uuid, ":job": job_id}),
+        )
+        items = answer.get("Items", [])
+        return from_item(items[0]) if items else None
+
+    def update(self, account_id: str, job_id: str, set_values: Item, only_if_status: tuple[str, ...] = ()) -> bool:
+        """Set attributes of a job; with `only_if_status`, only while its status is one of those."""
+        names = {f"#s{i}": k for i, k in enumerate(set_values)}
+        values = {f":s{i}": to_value(v) for i, v in enumerate(set_values.values())}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": job_key(account_id, job_id),
+            "UpdateExpression": "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(set_values))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if only_if_status:
+            names["#status"] = "status"
+            placeholders = []
+            for i, status in enumerate(only_if_status):
+                values[f":w{i}"] = to_value(status)
+                placeholders.append(f":w{i}")
+            request["ConditionExpression"] = f"#status IN ({', '.join(placeholders)})"
+        try:
+            ddb().update_item(**request)
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
+def get_job_store() -> JobStore:
+    settings = get_settings()
+    return JobStore(settings.jobs_table, settings.sources_table)

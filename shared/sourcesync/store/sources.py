@@ -1,0 +1,104 @@
+"""Data sources (SourcesTable): one small item per source, the gate every read goes through.
+
+``pk=A#<account_id>, sk=DS#<uuid>``. Data source uuids are time-ordered, so a Query on the account's
+partition lists its sources in creation order, strongly consistently (a source deleted a moment ago
+never shows in a list). The item carries the source's `status`, its `committed_generation` (which
+generation of records readers see), `current_job_id` (the one running job: a conditional write on it
+is what makes "one job per source" hold) and, when it has a schedule, `schedule_shard` (the sparse
+`scheduled` index the scheduler reads). Deleting a source is one conditional update of this item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.config import get_settings
+from sourcesync.store.dynamo import Item, ddb, from_item, is_condition_failure, to_item, to_value
+
+DELETED_STATUSES = ("deleting",)
+
+
+def source_key(account_id: str, uuid: str) -> dict[str, Any]:
+    return to_item({"pk": f"A#{account_id}", "sk": f"DS#{uuid}"})
+
+
+class SourceStore:
+    def __init__(self, table_name: str) -> None:
+        self.table = table_name
+
+    def create(self, item: Item) -> None:
+        ddb().put_item(
+            TableName=self.table,
+            Item=to_item({"pk": f"A#{item['account_id']}", "sk": f"DS#{item['uuid']}", **item}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get(self, account_id: str, uuid: str) -> Item | None:
+        """The source as stored, whatever its status (callers decide what a deleted one means)."""
+        answer = ddb().get_item(TableName=self.table, Key=source_key(account_id, uuid), ConsistentRead=True)
+        return from_item(answer["Item"]) if "Item" in answer else None
+
+    def list_page(self, account_id: str, limit: int, after_uuid: str | None) -> tuple[list[Item], str | None]:
+        """One page of the account's live sources and the uuid to continue after (None: no more)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ds)",
+            "FilterExpression": "NOT #status IN (:deleting)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":pk": f"A#{account_id}", ":ds": "DS#", ":deleting": "deleting"}),
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if after_uuid:
+            request["ExclusiveStartKey"] = source_key(account_id, after_uuid)
+        answer = ddb().query(**request)
+        items = [from_item(i) for i in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return items, (from_item(last)["sk"].removeprefix("DS#") if last else None)
+
+    def update(self, account_id: str, uuid: str, set_values: Item, remove: tuple[str, ...] = ()) -> Item | None:
+        """Set and remove attributes of a live source; None if it is absent or being deleted."""
+        names = {f"#s{i}": k for i, k in enumerate(set_values)}
+        values = {f":s{i}": to_value(v) for i, v in enumerate(set_values.values())}
+        clauses = [f"#s{i} = :s{i}" for i in range(len(set_values))]
+        expression = ("SET " + ", ".join(clauses)) if clauses else ""
+        if remove:
+            names.update({f"#r{i}": k for i, k in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        names["#status"] = "status"
+        values[":deleting"] = to_value("deleting")
+        try:
+            answer = ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression=expression.strip(),
+                ConditionExpression="attribute_exists(pk) AND #status <> :deleting",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return from_item(answer["Attributes"])
+
+    def scheduled(self, shard: str) -> list[Item]:
+        """Every source with a schedule in one shard of the sparse `scheduled` index."""
+        items: list[Item] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "scheduled",
+            "KeyConditionExpression": "schedule_shard = :shard",
+            "ExpressionAttributeValues": to_item({":shard": shard}),
+        }
+        while True:
+            answer = ddb().query(**request)
+            items.extend(from_item(i) for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def get_source_store() -> SourceStore:
+    return SourceStore(get_settings().sources_table)
