@@ -25,6 +25,11 @@ class Settings(BaseModel):
     resync_state_machine_arn: str = Field(default="", alias="RESYNC_STATE_MACHINE_ARN")
     allow_api_base: bool = Field(default=False, alias="ALLOW_API_BASE")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
+    manifest_bucket: str = Field(default="sourcesync-manifests", alias="MANIFEST_BUCKET")
+    commit_grace_seconds: int = Field(default=60, alias="COMMIT_GRACE_SECONDS")
+    fetch_budget_seconds: float = Field(default=600, alias="FETCH_BUDGET_SECONDS")
+    checkpoint_seconds: float = Field(default=5, alias="CHECKPOINT_SECONDS")
+    fetch_concurrency: int = Field(default=4, alias="FETCH_CONCURRENCY")
 
     @property
     def secrets_prefix(self) -> str:

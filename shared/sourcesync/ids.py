@@ -4,7 +4,7 @@
   timestamp then 80 random bits, in Crockford base32 (a ULID, lower-cased). Sorting by id is sorting
   by creation time, then by the random part, which is the order the SPEC's lists promise.
 * Source records get deterministic uuids derived from (account, data source, kind, external id), so
-  they stay the same across re-syncs (SPEC section 1).
+  they stay the same across re-syncs (SPEC section 1); their first four characters name the source.
 """
 
 from __future__ import annotations
@@ -36,9 +36,15 @@ def is_id(value: str, prefix: str) -> bool:
     return re.fullmatch(f"{re.escape(prefix)}_{ID_BODY}", value) is not None
 
 
+def source_tag(account_id: str, data_source_uuid: str) -> str:
+    """Four characters derived from the data source alone: the first four of its records' uuids, so
+    that a record uuid tells which of an account's sources to look in."""
+    digest = hashlib.sha256("\x1f".join((account_id, data_source_uuid)).encode()).digest()
+    return _b32(int.from_bytes(digest[:3], "big") >> 4, 4)
+
+
 def record_uuid(prefix: str, account_id: str, data_source_uuid: str, kind: str, external_id: str) -> str:
-    """The deterministic uuid of a source record (same inputs, same uuid, across re-syncs)."""
-    digest = hashlib.sha256(
-        "\x1f".join((account_id, data_source_uuid, kind, external_id)).encode()
-    ).digest()
-    return f"{prefix}_{_b32(int.from_bytes(digest[:16], 'big'), 26)}"
+    """The deterministic uuid of a source record (same inputs, same uuid, across re-syncs):
+    the source's tag, then 110 bits of a hash of (account, data source, kind, external id)."""
+    digest = hashlib.sha256("\x1f".join((account_id, data_source_uuid, kind, external_id)).encode()).digest()
+    return f"{prefix}_{source_tag(account_id, data_source_uuid)}{_b32(int.from_bytes(digest[:14], 'big'), 22)}"

@@ -1,21 +1,51 @@
-"""The bridge from a data source's settings to its connector (checking credentials, building it)."""
+"""The bridge from a data source's settings to its connector: checking credentials, building it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sourcesync.errors import UnprocessableError
+from sourcesync import errors
 from sourcesync.systems import System
+
+#: A credentials check at create or update answers the user: retry transient errors briefly only.
+CHECK_MAX_RETRY_SECONDS = 10
 
 
 def check_credentials(system: System, credentials: dict[str, str], options: dict[str, Any]) -> None:
-    """One call to the provider: 422 credentials_invalid if it refuses them, nothing created."""
-    from sourcesync.connectors.registry import get_connector_spec
+    """One call to the provider: 422 `credentials_invalid` if it refuses them (nothing is created)."""
+    from sourcesync.connectors import errors as connector_errors
+    from sourcesync.connectors.registry import build_connector, get_connector_spec
 
-    spec = get_connector_spec(system.value)
-    if spec is None:
-        raise UnprocessableError(
+    if get_connector_spec(system.value) is None:
+        raise errors.UnprocessableError(
             "connector_unavailable",
             f"SourceSync has no connector for {system.value} yet; use a custom source and the Import API.",
         )
-    raise NotImplementedError  # wired to the connector runtime once it lands
+    quick = {**options, "max_retry_seconds": min(CHECK_MAX_RETRY_SECONDS, options.get("max_retry_seconds", 300))}
+    try:
+        build_connector(system.value, credentials, quick).check_credentials()
+    except connector_errors.CredentialsInvalidError:
+        raise errors.CredentialsInvalidError() from None
+    except connector_errors.ConnectorError as error:
+        raise errors.UnprocessableError(
+            "provider_unavailable",
+            f"The provider could not be reached to check the credentials ({type(error).__name__}).",
+        ) from None
+
+
+def connector_for(source: dict[str, Any]) -> Any:
+    """A connector for a stored source: its credentials from Secrets Manager, its options, and the
+    request budget that every worker of the source shares (an item of the jobs table)."""
+    from sourcesync.aws import client
+    from sourcesync.config import get_settings
+    from sourcesync.connectors.registry import build_connector, get_connector_spec, shared_budget
+    from sourcesync.store.credentials import get_credential_store
+
+    spec = get_connector_spec(source["system"])
+    if spec is None:
+        raise errors.UnprocessableError("connector_unavailable", f"No connector for {source['system']}.")
+    credentials = get_credential_store().get(source["account_id"], source["uuid"])
+    options = source.get("options") or {}
+    budget = shared_budget(spec, options, table_name=get_settings().jobs_table, data_source_uuid=source["uuid"],
+                           client_factory=lambda: client("dynamodb"))
+    return build_connector(source["system"], credentials, options, budget=budget)

@@ -42,8 +42,8 @@ def start_source_job(account_id: str, data_source_uuid: str, kind: str, created_
     job = new_job(account_id, data_source_uuid, kind, created_by, customer_uuid)
     jobs = get_job_store()
     jobs.create_holding_source(job, SOURCE_STATUS_DURING[kind])
-    execution_input = {"account_id": account_id, "data_source_uuid": data_source_uuid,
-                       "job_id": job["job_id"], "kind": kind, "customer_uuid": customer_uuid}
+    execution_input = {"job": {"account_id": account_id, "data_source_uuid": data_source_uuid,
+                               "job_id": job["job_id"], "kind": kind, "customer_uuid": customer_uuid}}
     try:
         client("stepfunctions").start_execution(
             stateMachineArn=get_settings().resync_state_machine_arn,
@@ -85,7 +85,9 @@ def visible_job(principal: Principal, job_id: str) -> Item:
 
 
 def present_job(job: Item) -> dict[str, Any]:
-    progress = job.get("progress") or {}
+    from sourcesync.services.progress import job_progress
+
+    progress = job_progress(job)
     return {
         "id": job["job_id"], "kind": job["kind"], "status": job["status"], "phase": job.get("phase"),
         "data_source_uuid": job["data_source_uuid"], "customer_uuid": job.get("customer_uuid"),
@@ -94,3 +96,17 @@ def present_job(job: Item) -> dict[str, Any]:
                      "kinds": progress.get("kinds", {})},
         "result": job.get("result"), "error": job.get("error"),
     }
+
+
+def cancel(principal: Principal, job_id: str) -> Item:
+    """Ask a running job to stop: it ends `cancelled` and changes nothing. Too late once it committed."""
+    from sourcesync.errors import ConflictError
+
+    job = visible_job(principal, job_id)
+    if job["status"] in FINISHED or job.get("committed"):
+        raise ConflictError("This job has finished or already switched the data; it can no longer be cancelled.",
+                            job_id=job_id, status=job["status"])
+    if job["kind"] == "delete_source":
+        raise ConflictError("A delete cannot be cancelled.", job_id=job_id)
+    get_job_store().request_cancel(principal.account_id, job_id)
+    return get_job_store().get(principal.account_id, job_id) or job

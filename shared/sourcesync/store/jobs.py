@@ -132,6 +132,23 @@ class JobStore:
         return True
 
 
+    def request_cancel(self, account_id: str, job_id: str) -> bool:
+        """Flag a running job for cancellation (its workers and its commit check the flag)."""
+        try:
+            ddb().update_item(
+                TableName=self.table, Key=job_key(account_id, job_id),
+                UpdateExpression="SET cancel_requested = :true",
+                ConditionExpression="#status IN (:queued, :running) AND attribute_not_exists(committed)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":true": True, ":queued": "queued", ":running": "running"}),
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
 def get_job_store() -> JobStore:
     settings = get_settings()
     return JobStore(settings.jobs_table, settings.sources_table)

@@ -83,6 +83,69 @@ class SourceStore:
             raise
         return from_item(answer["Attributes"])
 
+    # ------------------------------------------------------------------ generations
+    def begin_generation(self, account_id: str, uuid: str, job_id: str) -> Item | None:
+        """Allocate a new generation number for the job's attempt and mark it pending: readers skip
+        pending generations, so a failed attempt's versions stay invisible even before they are removed.
+        Numbers are never reused. None if the job no longer holds the source or it is being deleted."""
+        condition = {
+            "ConditionExpression": "current_job_id = :job AND #status <> :deleting",
+            "ExpressionAttributeNames": {"#status": "status"},
+        }
+        try:
+            answer = ddb().update_item(
+                TableName=self.table, Key=source_key(account_id, uuid),
+                UpdateExpression="ADD next_generation :one", ReturnValues="ALL_NEW",
+                ExpressionAttributeValues=to_item({":one": 1, ":job": job_id, ":deleting": "deleting"}), **condition,
+            )
+            source = from_item(answer["Attributes"])
+            generation = int(source["next_generation"])
+            ddb().update_item(
+                TableName=self.table, Key=source_key(account_id, uuid),
+                UpdateExpression="ADD pending_generations :gen",
+                ExpressionAttributeValues={":gen": {"NS": [str(generation)]},
+                                           **to_item({":job": job_id, ":deleting": "deleting"})}, **condition,
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return source
+
+    def commit_transaction_item(self, account_id: str, uuid: str, job_id: str, generation: int,
+                                previous: int | None, set_values: Item) -> dict[str, Any]:
+        """The source's half of a commit: switch `committed_generation` previous -> generation, only if
+        the job still holds the source, the source is not being deleted, and nobody committed since."""
+        names = {f"#s{i}": k for i, k in enumerate(set_values)} | {"#status": "status"}
+        values = {f":s{i}": to_value(v) for i, v in enumerate(set_values.values())}
+        values.update(to_item({":gen": generation, ":job": job_id, ":deleting": "deleting"}))
+        values[":genset"] = {"NS": [str(generation)]}
+        condition = "current_job_id = :job AND #status <> :deleting AND contains(pending_generations, :gen)"
+        if previous is None:
+            condition += " AND attribute_not_exists(committed_generation)"
+        else:
+            condition += " AND committed_generation = :previous"
+            values[":previous"] = to_value(previous)
+        sets = ", ".join(f"#s{i} = :s{i}" for i in range(len(set_values)))
+        return {"Update": {
+            "TableName": self.table, "Key": source_key(account_id, uuid),
+            "UpdateExpression": f"SET committed_generation = :gen, {sets} DELETE pending_generations :genset",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        }}
+
+    def forget_generation(self, account_id: str, uuid: str, generation: int) -> None:
+        """An aborted attempt's versions are gone: stop excluding its generation."""
+        try:
+            ddb().update_item(
+                TableName=self.table, Key=source_key(account_id, uuid),
+                UpdateExpression="DELETE pending_generations :gen", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":gen": {"NS": [str(generation)]}},
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
         items: list[Item] = []

@@ -1,0 +1,16 @@
+"""The re-sync function: POST /v1/data_sources/{uuid}/resync (and a job's cancel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.api.app import create_app
+from sourcesync.api.routes import resync
+from sourcesync.log import logger
+
+app = create_app(resync.router)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

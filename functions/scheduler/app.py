@@ -1,0 +1,15 @@
+"""The scheduler function: the template's EventBridge rule calls it every minute."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sourcesync.clock import parse_iso
+from sourcesync.log import logger
+from sourcesync.services.scheduling import run_due_resyncs
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return asdict(run_due_resyncs(parse_iso(event["time"])))

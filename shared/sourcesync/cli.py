@@ -1,0 +1,192 @@
+"""`sourcesync`: the command line (SPEC section 6).
+
+Most commands are clients of the HTTP API (`SOURCESYNC_API_URL`, `SOURCESYNC_API_KEY`). The operator
+commands `account create` and `key create` write to the accounts table directly (there is no key to
+call the API with yet): they find it through `ACCOUNTS_TABLE`, or the local stack's
+`.local/endpoints.json`, or `--stack NAME` (the deployed stack's outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ENDPOINTS_FILE = Path(os.environ.get("SOURCESYNC_ENDPOINTS", ".local/endpoints.json"))
+
+
+class CliError(Exception):
+    pass
+
+
+def _local_endpoints() -> dict[str, Any] | None:
+    if ENDPOINTS_FILE.is_file():
+        loaded: dict[str, Any] = json.loads(ENDPOINTS_FILE.read_text())
+        return loaded
+    return None
+
+
+def _operator_environment(stack: str | None) -> None:
+    """Point the layer's settings at the accounts table of the local stack or of a deployed stack."""
+    if os.environ.get("ACCOUNTS_TABLE"):
+        return
+    local = _local_endpoints()
+    if local and not stack:
+        os.environ.setdefault("AWS_ENDPOINT_URL", local["aws"])
+        os.environ.setdefault("AWS_ENDPOINT_URL_DYNAMODB", local["dynamodb"])
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", local.get("region", "us-east-1"))
+        os.environ["ACCOUNTS_TABLE"] = local["environment"]["ACCOUNTS_TABLE"]
+        return
+    if not stack:
+        raise CliError("Set ACCOUNTS_TABLE, start the local stack (make up), or pass --stack NAME.")
+    import boto3
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    table = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "AccountsTableName"), None)
+    if not table:
+        raise CliError(f"Stack {stack} has no AccountsTableName output.")
+    os.environ["ACCOUNTS_TABLE"] = table
+
+
+class Api:
+    def __init__(self, url: str | None, key: str | None) -> None:
+        local = _local_endpoints()
+        self.url = (url or os.environ.get("SOURCESYNC_API_URL") or (local or {}).get("api") or "").rstrip("/")
+        self.key = key or os.environ.get("SOURCESYNC_API_KEY")
+        if not self.url:
+            raise CliError("Set SOURCESYNC_API_URL (or start the local stack with make up).")
+        if not self.key:
+            raise CliError("Set SOURCESYNC_API_KEY (make one with: sourcesync account create NAME).")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self.key}"
+
+    def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        response = self.session.request(method, self.url + path, json=body, params=params, timeout=30)
+        payload = response.json() if response.content else None
+        if response.status_code >= 400:
+            error = (payload or {}).get("error", {})
+            raise CliError(f"{response.status_code} {error.get('code', '')}: {error.get('message', response.text)}")
+        return payload
+
+
+def _print(value: Any, as_json: bool, text: str) -> None:
+    print(json.dumps(value, indent=2) if as_json else text)
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    counts = source.get("counts", {})
+    return (f"{source['uuid']}  {source['system']:<18} {source['status']:<10} {source['name']}"
+            f"  ({counts.get('customers', 0)} customers)")
+
+
+def _job_text(job: dict[str, Any]) -> str:
+    progress = job.get("progress", {})
+    lines = [f"{job['id']}  {job['kind']}  {job['status']}  phase={job.get('phase')}  {progress.get('percent', 0)}%"]
+    for kind, value in progress.get("kinds", {}).items():
+        total = value.get("total")
+        lines.append(f"  {kind:<14} {value.get('done', 0)} / {'?' if total is None else total}")
+    if job.get("error"):
+        lines.append(f"  error: {job['error'].get('code')}: {job['error'].get('message')}")
+    return "\n".join(lines)
+
+
+def cmd_account_create(args: argparse.Namespace) -> int:
+    _operator_environment(args.stack)
+    from sourcesync.services.accounts import create_account
+
+    key = create_account(args.name)
+    print(json.dumps({"account_id": key.account_id, "api_key": key.api_key}))
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    _operator_environment(args.stack)
+    from sourcesync.services.accounts import create_key
+
+    key = create_key(args.account, args.role)
+    print(json.dumps({"account_id": key.account_id, "key_id": key.key_id, "role": key.role,
+                      "api_key": key.api_key}))
+    return 0
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    api, entries, cursor = Api(args.api_url, args.api_key), [], None
+    while True:
+        page = api.call("GET", "/v1/data_sources", params={"per_page": 200, **({"cursor": cursor} if cursor else {})})
+        entries.extend(page["entries"])
+        if not page["has_more"]:
+            break
+        cursor = page["cursor"]
+    _print(entries, args.json, "\n".join(_source_line(s) for s in entries) or "No data sources.")
+    return 0
+
+
+def cmd_sources_show(args: argparse.Namespace) -> int:
+    source = Api(args.api_url, args.api_key).call("GET", f"/v1/data_sources/{args.uuid}")
+    text = _source_line(source)
+    if source.get("current_job"):
+        text += "\n" + _job_text(source["current_job"])
+    _print(source, args.json, text)
+    return 0
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    job = Api(args.api_url, args.api_key).call("GET", f"/v1/jobs/{args.job_id}")
+    _print(job, args.json, _job_text(job))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sourcesync", description="Erase and re-import data sources.")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--api-url", help="default: $SOURCESYNC_API_URL or the local stack's")
+    parser.add_argument("--api-key", help="default: $SOURCESYNC_API_KEY")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    account = groups.add_parser("account", help="accounts (operator)").add_subparsers(dest="command", required=True)
+    create = account.add_parser("create", help="create an account and its first member key")
+    create.add_argument("name")
+    create.add_argument("--stack", help="a deployed stack's name (default: local stack or $ACCOUNTS_TABLE)")
+    create.set_defaults(func=cmd_account_create)
+
+    key = groups.add_parser("key", help="API keys (operator)").add_subparsers(dest="command", required=True)
+    key_create = key.add_parser("create", help="create another key for an account")
+    key_create.add_argument("--account", required=True)
+    key_create.add_argument("--role", choices=["member", "support"], default="member")
+    key_create.add_argument("--stack")
+    key_create.set_defaults(func=cmd_key_create)
+
+    sources = groups.add_parser("sources", help="data sources").add_subparsers(dest="command", required=True)
+    sources.add_parser("list", help="list data sources").set_defaults(func=cmd_sources_list)
+    show = sources.add_parser("show", help="show one data source")
+    show.add_argument("uuid")
+    show.set_defaults(func=cmd_sources_show)
+
+    jobs = groups.add_parser("jobs", help="jobs").add_subparsers(dest="command", required=True)
+    job_show = jobs.add_parser("show", help="show one job")
+    job_show.add_argument("job_id")
+    job_show.set_defaults(func=cmd_jobs_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv  # accepted anywhere: `sourcesync --json sources list` or `... list --json`
+    args = build_parser().parse_args([a for a in argv if a != "--json"])
+    args.json = as_json
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        print(f"sourcesync: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

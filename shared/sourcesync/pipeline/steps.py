@@ -1,0 +1,447 @@
+"""The steps of the re-sync state machine (infra/statemachine/resync_source.asl.json).
+
+Each step is idempotent: Step Functions may run it again after a crash, a timeout or a retry, and
+the result is the same. Work that outlives one invocation is checkpointed in the jobs table:
+
+* ``pk=JOB#<job_id>, sk=PLAN``              the attempt's generation, the previous one, the partitions
+* ``pk=JOB#<job_id>, sk=PART#<partition>``  a partition's cursor, chunk count, records done, finished
+
+The state that travels between states stays small (ids and counts), so the console stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from sourcesync import errors
+from sourcesync.aws import client
+from sourcesync.clock import now_iso
+from sourcesync.config import get_settings
+from sourcesync.log import logger
+from sourcesync.pipeline.manifests import Entry, Manifest, get_manifest_store
+from sourcesync.records import AnyRecord, RecordKind
+from sourcesync.services import connections
+from sourcesync.services.jobs import execution_name
+from sourcesync.store.dynamo import ddb, from_item, is_condition_failure, to_item
+from sourcesync.store.jobs import get_job_store, job_key
+from sourcesync.store.records import (
+    Version,
+    customer_external_id,
+    encode,
+    get_record_store,
+    partition_keys,
+    uuid_for,
+)
+from sourcesync.store.sources import get_source_store
+
+#: History events per fetch loop iteration, and how many the loop may use in one execution before it
+#: continues in a new one (AWS caps an execution at 25,000 events; moto does not, so we cap ourselves).
+EVENTS_PER_ITERATION = 7
+ITERATION_BUDGET_PER_EXECUTION = 3000
+WRITE_BATCH = 100
+
+
+class JobCancelledError(errors.SourceSyncError):
+    code = "cancelled"
+
+
+class SourceDeletedError(errors.SourceSyncError):
+    code = "source_deleted"
+
+
+class GenerationConflictError(errors.SourceSyncError):
+    code = "generation_conflict"
+
+
+class JobContext(BaseModel):
+    """What the state machine carries: who and what, never data."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    account_id: str
+    data_source_uuid: str
+    job_id: str
+    kind: str
+    customer_uuid: str | None = None
+    execution: int = 1
+    generation: int | None = None
+    previous_generation: int | None = None
+
+
+def _work_key(job_id: str, sk: str) -> dict[str, Any]:
+    return to_item({"pk": f"JOB#{job_id}", "sk": sk})
+
+
+def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
+    table = get_settings().jobs_table
+    answer = ddb().get_item(TableName=table, Key=_work_key(job_id, sk), ConsistentRead=True)
+    return from_item(answer["Item"]) if "Item" in answer else None
+
+
+def _put_work(job_id: str, sk: str, values: dict[str, Any]) -> None:
+    ddb().put_item(TableName=get_settings().jobs_table,
+                   Item=to_item({"pk": f"JOB#{job_id}", "sk": sk, **values}))
+
+
+def work_items(job_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": get_settings().jobs_table, "KeyConditionExpression": "pk = :pk",
+                               "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}), "ConsistentRead": True}
+    while True:
+        answer = ddb().query(**request)
+        items.extend(from_item(i) for i in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            return items
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _ensure_live(job: JobContext) -> dict[str, Any]:
+    """The source and job as they are now; raises if the source is being deleted or the job cancelled."""
+    source = get_source_store().get(job.account_id, job.data_source_uuid)
+    if source is None or source.get("status") == "deleting" or source.get("current_job_id") != job.job_id:
+        raise SourceDeletedError("The data source was deleted while the job ran.")
+    stored = get_job_store().get(job.account_id, job.job_id)
+    if stored is None or stored.get("cancel_requested"):
+        raise JobCancelledError("The job was cancelled.")
+    return source
+
+
+def _set_job(job: JobContext, values: dict[str, Any]) -> None:
+    get_job_store().update(job.account_id, job.job_id, values)
+
+
+# ---------------------------------------------------------------------------------------------- plan
+def plan(job: JobContext) -> dict[str, Any]:
+    """Allocate the attempt's generation and split the source into partitions (once per job)."""
+    stored = _get_work(job.job_id, "PLAN")
+    if stored is None:
+        source = _ensure_live(job)
+        get_job_store().update(job.account_id, job.job_id,
+                               {"status": "running", "phase": "planning", "started_at": now_iso()},
+                               only_if_status=("queued",))
+        began = get_source_store().begin_generation(job.account_id, job.data_source_uuid, job.job_id)
+        if began is None:
+            raise SourceDeletedError("The data source was deleted while the job ran.")
+        connector = connections.connector_for(source)
+        partitions = [p.model_dump(mode="json") for p in connector.plan_partitions()]
+        stored = {"generation": int(began["next_generation"]),
+                  "previous_generation": source.get("committed_generation"),
+                  "partitions": json.dumps(partitions), "planned_at": now_iso(),
+                  "previous_counts": source.get("counts") or {}}
+        _put_work(job.job_id, "PLAN", stored)
+        _set_job(job, {"phase": "fetching"})
+    partitions = json.loads(stored["partitions"])
+    context = job.model_copy(update={"generation": stored["generation"],
+                                     "previous_generation": stored.get("previous_generation")})
+    return {
+        "job": context.model_dump(mode="json"),
+        "partitions": partitions,
+        "max_iterations": max(1, ITERATION_BUDGET_PER_EXECUTION // max(1, len(partitions))),
+        "grace_seconds": get_settings().commit_grace_seconds,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- fetch
+@dataclass
+class _PartitionRun:
+    job: JobContext
+    partition: dict[str, Any]
+    old: Manifest
+    checkpoint: dict[str, Any]
+    seen: Manifest = field(default_factory=dict)
+    pending: list[Version] = field(default_factory=list)
+    futures: list[Future[int]] = field(default_factory=list)
+    written: int = 0
+
+    @property
+    def kind(self) -> RecordKind:
+        return RecordKind(self.partition["kind"])
+
+
+def _version_for(run: _PartitionRun, record: AnyRecord, generation: int) -> tuple[str, Entry, Version | None]:
+    job, kind = run.job, run.kind
+    uuid = uuid_for(job.account_id, job.data_source_uuid, kind, record.external_id)
+    owner_external = customer_external_id(kind, record)
+    owner = (None if kind is RecordKind.PLANS or owner_external is None
+             else uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, owner_external))
+    payload, content_hash = encode(record)
+    previous = run.old.get(uuid)
+    if previous is not None and previous.content_hash == content_hash and previous.customer_uuid == owner:
+        return uuid, previous, None  # unchanged: still valid from its generation, nothing to write
+    version = Version(kind=kind, uuid=uuid, customer_uuid=owner, external_id=record.external_id,
+                      generation=generation, record=record, payload=payload, content_hash=content_hash)
+    return uuid, Entry(content_hash, generation, owner), version
+
+
+def fetch(job: JobContext, partition: dict[str, Any], iterations: int, max_iterations: int,
+          remaining_seconds: Callable[[], float]) -> dict[str, Any]:
+    """Fetch pages of one partition until the time budget, writing what changed; checkpoint and return."""
+    settings = get_settings()
+    key = f"PART#{partition['key']}"
+    checkpoint = _get_work(job.job_id, key) or {"cursor": None, "seq": 0, "done": 0, "finished": False,
+                                                "kind": partition["kind"], "written": 0, "total": None}
+    if checkpoint["finished"]:
+        return {"done": True, "iterations": iterations + 1, "yield": False}
+    source = _ensure_live(job)
+    assert job.generation is not None
+    connector = connections.connector_for(source)
+    manifests = get_manifest_store()
+    old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
+    run = _PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
+    from sourcesync.connectors.base import Partition
+
+    typed_partition = Partition.model_validate(partition)
+    budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - 30.0))
+    records = get_record_store()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer:
+        next_checkpoint = time.monotonic() + settings.checkpoint_seconds
+        cursor, finished = checkpoint["cursor"], False
+        while True:
+            page = connector.fetch_page(typed_partition, cursor)
+            for record in page.records:
+                uuid, entry, version = _version_for(run, record, job.generation)
+                run.seen[uuid] = entry
+                if version is not None:
+                    run.pending.append(version)
+            if len(run.pending) >= WRITE_BATCH or page.next_cursor is None:
+                batch, run.pending = run.pending, []
+                run.futures.append(writer.submit(records.write, job.data_source_uuid, batch))
+            cursor, finished = page.next_cursor, page.next_cursor is None
+            if page.total is not None:
+                checkpoint["total"] = page.total
+            now = time.monotonic()
+            if finished or now >= next_checkpoint or now >= budget_end:
+                _checkpoint(run, cursor, finished, manifests)
+                next_checkpoint = now + settings.checkpoint_seconds
+                if finished or now >= budget_end:
+                    break
+                _ensure_live(job)
+    iterations += 1
+    return {"done": finished, "iterations": iterations, "yield": not finished and iterations >= max_iterations}
+
+
+def _checkpoint(run: _PartitionRun, cursor: str | None, finished: bool, manifests: Any) -> None:
+    """Make everything fetched so far durable (writes, manifest chunk), then move the cursor."""
+    if run.pending:
+        run.written += get_record_store().write(run.job.data_source_uuid, run.pending)
+        run.pending = []
+    for future in run.futures:
+        run.written += future.result()
+    run.futures = []
+    job, checkpoint = run.job, run.checkpoint
+    assert job.generation is not None
+    if run.seen:
+        manifests.put_chunk(job.account_id, job.data_source_uuid, job.generation, run.partition["kind"],
+                            run.partition["key"], checkpoint["seq"], run.seen)
+        checkpoint["seq"] += 1
+    checkpoint.update(cursor=cursor, finished=finished, done=checkpoint["done"] + len(run.seen),
+                      written=checkpoint["written"] + run.written, updated_at=now_iso())
+    _put_work(job.job_id, f"PART#{run.partition['key']}", checkpoint)
+    run.seen, run.written = {}, 0
+
+
+# ---------------------------------------------------------------------------------------------- reconcile
+def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Once every partition is fetched: tombstone the records that vanished at the provider, and count."""
+    parts = {item["sk"].removeprefix("PART#"): item for item in work_items(job.job_id)
+             if item["sk"].startswith("PART#")}
+    if any(not parts.get(p["key"], {}).get("finished") for p in partitions):
+        return {"all_fetched": False}
+    assert job.generation is not None
+    _ensure_live(job)
+    manifests, records = get_manifest_store(), get_record_store()
+    counts: dict[str, int] = {}
+    tombstones = 0
+    for kind in sorted({p["kind"] for p in partitions}):
+        new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
+        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
+        vanished = [Version(kind=RecordKind(kind), uuid=uuid, customer_uuid=entry.customer_uuid, external_id="",
+                            generation=job.generation, record=None)
+                    for uuid, entry in old.items() if uuid not in new]
+        tombstones += records.write(job.data_source_uuid, vanished)
+        counts[kind] = len(new)
+    _put_work(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones})
+    return {"all_fetched": True, "vanished": tombstones}
+
+
+# ---------------------------------------------------------------------------------------------- overlays
+def apply_overlays(job: JobContext) -> dict[str, Any]:
+    """Apply the policy matrix to the source's manual data (SPEC section 3)."""
+    _ensure_live(job)
+    _set_job(job, {"phase": "applying_overlays"})
+    from sourcesync.services.overlays import apply_policy_for_resync
+
+    outcome = apply_policy_for_resync(job.account_id, job.data_source_uuid, job.kind)
+    _put_work(job.job_id, "OVERLAYS", outcome)
+    return {"removed": len(outcome["overlays_removed"]), "orphaned": len(outcome["overlays_orphaned"])}
+
+
+# ---------------------------------------------------------------------------------------------- commit
+def commit(job: JobContext) -> dict[str, Any]:
+    """Switch readers to the new generation: one transaction on the source (and the job, which must not
+    have been cancelled). Readers see the old generation before it and the new one after it."""
+    assert job.generation is not None
+    stored_job = get_job_store().get(job.account_id, job.job_id)
+    if stored_job and stored_job.get("committed"):
+        return {"committed": True}
+    _set_job(job, {"phase": "committing"})
+    counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
+    full_counts = {kind: int(counts.get(kind, 0)) for kind in RecordKind}
+    settings = get_settings()
+    now = now_iso()
+    source_update = get_source_store().commit_transaction_item(
+        job.account_id, job.data_source_uuid, job.job_id, job.generation, job.previous_generation,
+        {"counts": full_counts, "last_synced_at": now},
+    )
+    job_update = {"Update": {
+        "TableName": settings.jobs_table, "Key": job_key(job.account_id, job.job_id),
+        "UpdateExpression": "SET committed = :true, committed_at = :now",
+        "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": to_item({":true": True, ":now": now, ":running": "running"}),
+    }}
+    try:
+        ddb().transact_write_items(TransactItems=[source_update, job_update])
+    except Exception as error:
+        if not is_condition_failure(error):
+            raise
+        _ensure_live(job)
+        raise GenerationConflictError("Another generation was committed during this re-sync.") from None
+    logger.info("Generation committed", data_source_uuid=job.data_source_uuid, job_id=job.job_id,
+                generation=job.generation, previous_generation=job.previous_generation)
+    return {"committed": True}
+
+
+# ---------------------------------------------------------------------------------------------- clean up
+def collect_garbage(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """After the switch (and the readers' grace period): remove the versions only the old generation
+    could see (superseded versions, vanished records and their tombstones) and the old manifests."""
+    assert job.generation is not None
+    if job.previous_generation is None:
+        return {"removed": 0}
+    manifests, records = get_manifest_store(), get_record_store()
+    removed = 0
+    for kind in sorted({p["kind"] for p in partitions}):
+        new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
+        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
+        keys = []
+        for uuid, entry in old.items():
+            current = new.get(uuid)
+            if current is not None and current.generation == entry.generation:
+                continue
+            keys.append(_version_key(job, RecordKind(kind), uuid, entry, entry.generation))
+            if current is None:
+                keys.append(_version_key(job, RecordKind(kind), uuid, entry, job.generation))
+        removed += records.delete(keys)
+    manifests.delete_generation(job.account_id, job.data_source_uuid, job.previous_generation)
+    return {"removed": removed}
+
+
+def _version_key(job: JobContext, kind: RecordKind, uuid: str, entry: Entry, generation: int) -> dict[str, str]:
+    from sourcesync.store.records import placement
+
+    return placement(job.data_source_uuid, kind, uuid, entry.customer_uuid).key(generation)
+
+
+# ---------------------------------------------------------------------------------------------- finish
+def _frozen_progress(job: JobContext) -> dict[str, Any]:
+    from sourcesync.services.progress import job_progress
+
+    stored = get_job_store().get(job.account_id, job.job_id) or {}
+    return job_progress(stored, finished=True)
+
+
+def _release(job: JobContext, status: str) -> None:
+    source = get_source_store().get(job.account_id, job.data_source_uuid)
+    if source and source.get("current_job_id") == job.job_id and source.get("status") != "deleting":
+        get_source_store().update(job.account_id, job.data_source_uuid, {"status": status},
+                                  remove=("current_job_id",))
+
+
+def _drop_work(job: JobContext) -> None:
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in work_items(job.job_id)]
+    for start in range(0, len(keys), 25):
+        ddb().batch_write_item(RequestItems={get_settings().jobs_table: [
+            {"DeleteRequest": {"Key": to_item(k)}} for k in keys[start:start + 25]]})
+
+
+def finish(job: JobContext) -> dict[str, Any]:
+    counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
+    overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
+    result = {"counts": counts, "overlays_removed": overlays["overlays_removed"],
+              "overlays_orphaned": overlays["overlays_orphaned"]}
+    _set_job(job, {"status": "succeeded", "phase": None, "finished_at": now_iso(), "result": result,
+                   "progress": _frozen_progress(job)})
+    _release(job, "active")
+    _drop_work(job)
+    return {"status": "succeeded"}
+
+
+# ---------------------------------------------------------------------------------------------- abort
+ERROR_CODES = {
+    "CredentialsInvalidError": ("failed", "credentials_invalid", "The provider refused the source's credentials."),
+    "ProviderUnavailableError": ("failed", "provider_unavailable",
+                                 "The provider kept failing for longer than max_retry_seconds."),
+    "JobCancelledError": ("cancelled", "cancelled", "The job was cancelled."),
+    "SourceDeletedError": ("cancelled", "source_deleted", "The data source was deleted."),
+    "GenerationConflictError": ("failed", "generation_conflict", "Another generation was committed meanwhile."),
+}
+
+
+def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
+    """Undo a failed or cancelled attempt: remove its partial generation (unless the source is being
+    deleted: the purge removes everything), end the job, release the source. The previous generation
+    is untouched throughout."""
+    error_type = (error or {}).get("Error", "States.Runtime")
+    status, code, message = ERROR_CODES.get(error_type, ("failed", "internal_error",
+                                                          f"The job failed ({error_type})."))
+    stored_job = get_job_store().get(job.account_id, job.job_id) or {}
+    if stored_job.get("status") in ("succeeded", "failed", "cancelled"):
+        return {"status": stored_job["status"]}
+    if stored_job.get("committed"):
+        status, code = "failed", "cleanup_failed"
+        message = "The new data is live; removing what only the old generation held failed."
+    plan_item = _get_work(job.job_id, "PLAN")
+    generation = plan_item["generation"] if plan_item else job.generation
+    source = get_source_store().get(job.account_id, job.data_source_uuid)
+    deleting = source is None or source.get("status") == "deleting"
+    if generation is not None and not deleting and not stored_job.get("committed"):
+        records = get_record_store()
+        for pk in partition_keys(job.data_source_uuid):
+            start = None
+            while True:
+                keys, start = records.keys_in(pk, generation=generation, start=start)
+                records.delete(keys)
+                if start is None:
+                    break
+        get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
+        get_source_store().forget_generation(job.account_id, job.data_source_uuid, generation)
+    _set_job(job, {"status": status, "phase": None, "finished_at": now_iso(),
+                   "error": {"code": code, "message": message}, "progress": _frozen_progress(job)})
+    if not deleting:
+        first_import_failed = source is not None and source.get("committed_generation") is None
+        _release(job, "failed" if first_import_failed else "active")
+    _drop_work(job)
+    logger.info("Job ended without committing", job_id=job.job_id, status=status, code=code)
+    return {"status": status}
+
+
+# ---------------------------------------------------------------------------------------------- continue
+def continue_in_new_execution(job: JobContext) -> dict[str, Any]:
+    """Hand the job over to a fresh execution (AWS caps one execution's history at 25,000 events);
+    the checkpoints make the new one resume where this one stopped."""
+    following = job.model_copy(update={"execution": job.execution + 1})
+    name = f"{execution_name(job.data_source_uuid, job.job_id)}-{following.execution}"
+    client("stepfunctions").start_execution(
+        stateMachineArn=get_settings().resync_state_machine_arn, name=name,
+        input=json.dumps({"job": following.model_dump(mode="json", exclude={"generation", "previous_generation"})}),
+    )
+    return {"continued_as": name}
+

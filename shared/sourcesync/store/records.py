@@ -1,0 +1,270 @@
+"""Source records, versioned by generation (RecordsTable).
+
+Layout (see docs/architecture.md for the why):
+
+* customers:  ``pk=R#<ds>#C<shard>``  ``sk=<customer uuid>#<gen>``
+* children:   ``pk=R#<ds>#K<shard>``  ``sk=<customer uuid>#<kind code>#<record uuid>#<gen>``
+  (subscriptions, invoices, transactions, stored beside their customer: one Query reads a customer)
+* plans:      ``pk=R#<ds>#P``         ``sk=<plan uuid>#<gen>``
+
+`shard` comes from the customer's uuid, so a source's records spread over `SHARDS` partitions of each
+group, which is also the unit the purge and the clean-ups fan out over. Every item is one *version*
+of a record, written at generation `g`; a reader at committed generation G sees, per record, the
+version with the greatest `g <= G` that is not in the source's aborted generations, unless that
+version is a tombstone (`del`). A re-sync therefore writes only what changed: a new version for a
+changed record, a tombstone for a vanished one, nothing for an unchanged one. The record itself is
+stored as zlib-compressed JSON (`d`), which keeps almost every item under 1 KB, i.e. one write unit.
+The table has no index over records: an index would double the write units of every record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sourcesync.config import get_settings
+from sourcesync.ids import record_uuid
+from sourcesync.records import RECORD_MODEL, UUID_PREFIX, AnyRecord, RecordKind
+from sourcesync.store.dynamo import ddb, from_item, to_item
+
+SHARDS = 16
+GEN_WIDTH = 8
+KIND_CODE = {RecordKind.SUBSCRIPTIONS: "s", RecordKind.INVOICES: "i", RecordKind.TRANSACTIONS: "t"}
+CODE_KIND = {code: kind for kind, code in KIND_CODE.items()}
+BATCH = 25
+
+
+@dataclass(frozen=True)
+class View:
+    """What a reader may see of a source: its committed generation minus aborted ones."""
+
+    generation: int
+    aborted: frozenset[int] = frozenset()
+
+    def admits(self, gen: int) -> bool:
+        return gen <= self.generation and gen not in self.aborted
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    kind: RecordKind
+    uuid: str
+    customer_uuid: str | None
+    generation: int
+    record: AnyRecord
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where every version of one record lives."""
+
+    pk: str
+    sk_prefix: str
+
+    def key(self, gen: int) -> dict[str, str]:
+        return {"pk": self.pk, "sk": f"{self.sk_prefix}{gen:0{GEN_WIDTH}x}"}
+
+
+def shard_of(uuid: str) -> int:
+    return int(hashlib.sha256(uuid.encode()).digest()[0]) % SHARDS
+
+
+def uuid_for(account_id: str, data_source_uuid: str, kind: RecordKind, external_id: str) -> str:
+    return record_uuid(UUID_PREFIX[kind], account_id, data_source_uuid, kind.value, external_id)
+
+
+def customer_external_id(kind: RecordKind, record: AnyRecord) -> str | None:
+    if kind is RecordKind.CUSTOMERS:
+        return record.external_id
+    return getattr(record, "customer_external_id", None)
+
+
+def placement(data_source_uuid: str, kind: RecordKind, uuid: str, customer_uuid: str | None) -> Placement:
+    if kind is RecordKind.PLANS:
+        return Placement(f"R#{data_source_uuid}#P", f"{uuid}#")
+    if kind is RecordKind.CUSTOMERS:
+        return Placement(f"R#{data_source_uuid}#C{shard_of(uuid):02d}", f"{uuid}#")
+    owner = customer_uuid or "cus_none"
+    return Placement(f"R#{data_source_uuid}#K{shard_of(owner):02d}", f"{owner}#{KIND_CODE[kind]}#{uuid}#")
+
+
+def partition_keys(data_source_uuid: str) -> list[str]:
+    """Every partition a source's records can live in (the purge's units of work)."""
+    groups = [f"R#{data_source_uuid}#C{s:02d}" for s in range(SHARDS)]
+    groups += [f"R#{data_source_uuid}#K{s:02d}" for s in range(SHARDS)]
+    return [*groups, f"R#{data_source_uuid}#P"]
+
+
+def encode(record: AnyRecord) -> tuple[bytes, str]:
+    """The stored payload and the content hash (what a re-sync compares to skip unchanged records)."""
+    canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    return zlib.compress(canonical, 6), hashlib.blake2b(canonical, digest_size=8).hexdigest()
+
+
+def decode(kind: RecordKind, payload: bytes) -> AnyRecord:
+    record: AnyRecord = RECORD_MODEL[kind].model_validate_json(zlib.decompress(payload))  # type: ignore[assignment]
+    return record
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version to write: a record at a generation, or a tombstone (record None)."""
+
+    kind: RecordKind
+    uuid: str
+    customer_uuid: str | None
+    external_id: str
+    generation: int
+    record: AnyRecord | None
+    payload: bytes | None = None
+    content_hash: str | None = None
+
+    def item(self, data_source_uuid: str) -> dict[str, Any]:
+        where = placement(data_source_uuid, self.kind, self.uuid, self.customer_uuid)
+        values: dict[str, Any] = {**where.key(self.generation), "g": self.generation, "k": self.kind.value,
+                                  "u": self.uuid, "x": self.external_id}
+        if self.customer_uuid and self.kind is not RecordKind.CUSTOMERS:
+            values["c"] = self.customer_uuid
+        if self.record is None:
+            values["del"] = True
+        else:
+            payload, content_hash = (self.payload, self.content_hash) if self.payload else encode(self.record)
+            values["d"] = payload
+            values["h"] = content_hash
+        return values
+
+
+class RecordStore:
+    def __init__(self, table_name: str) -> None:
+        self.table = table_name
+
+    # ------------------------------------------------------------------ writes
+    def write(self, data_source_uuid: str, versions: Iterable[Version]) -> int:
+        """Put versions with BatchWriteItem (25 a request, unprocessed items retried). Returns the count."""
+        requests = [{"PutRequest": {"Item": to_item(v.item(data_source_uuid))}} for v in versions]
+        self._batch(requests)
+        return len(requests)
+
+    def delete(self, keys: Iterable[dict[str, str]]) -> int:
+        requests = [{"DeleteRequest": {"Key": to_item(key)}} for key in keys]
+        self._batch(requests)
+        return len(requests)
+
+    def _batch(self, requests: list[dict[str, Any]]) -> None:
+        import time
+
+        for start in range(0, len(requests), BATCH):
+            pending = requests[start:start + BATCH]
+            delay = 0.05
+            while pending:
+                answer = ddb().batch_write_item(RequestItems={self.table: pending})
+                pending = answer.get("UnprocessedItems", {}).get(self.table, [])
+                if pending:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+
+    # ------------------------------------------------------------------ reads
+    def keys_in(self, pk: str, generation: int | None = None, limit: int = 1000,
+                start: dict[str, Any] | None = None) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+        """Keys of one partition (optionally only those written at `generation`), a page at a time."""
+        request: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "pk = :pk",
+            "ProjectionExpression": "pk, sk", "Limit": limit,
+            "ExpressionAttributeValues": to_item({":pk": pk}),
+        }
+        if generation is not None:
+            request["FilterExpression"] = "g = :g"
+            request["ExpressionAttributeValues"] = to_item({":pk": pk, ":g": generation})
+        if start:
+            request["ExclusiveStartKey"] = start
+        answer = ddb().query(**request)
+        return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def _query(self, pk: str, sk_prefix: str | None = None, after_sk: str | None = None,
+               limit: int | None = None) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        values: dict[str, Any] = {":pk": pk}
+        condition = "pk = :pk"
+        if sk_prefix is not None:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = sk_prefix
+        elif after_sk is not None:
+            condition += " AND sk > :after"
+            values[":after"] = after_sk
+        request.update(KeyConditionExpression=condition, ExpressionAttributeValues=to_item(values))
+        if limit:
+            request["Limit"] = limit
+        while True:
+            answer = ddb().query(**request)
+            yield from (from_item(i) for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer or limit:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    @staticmethod
+    def visible(items: Iterable[dict[str, Any]], view: View) -> list[StoredRecord]:
+        """Per record uuid, the newest version the view admits, unless it is a tombstone."""
+        newest: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if view.admits(item["g"]) and (item["u"] not in newest or item["g"] > newest[item["u"]]["g"]):
+                newest[item["u"]] = item
+        found = []
+        for item in newest.values():
+            if item.get("del"):
+                continue
+            kind = RecordKind(item["k"])
+            found.append(StoredRecord(kind=kind, uuid=item["u"], customer_uuid=item.get("c"),
+                                      generation=item["g"], record=decode(kind, item["d"])))
+        return found
+
+    def customer(self, data_source_uuid: str, customer_uuid: str, view: View) -> list[StoredRecord]:
+        """A customer and every child record of it that the view admits ([] if the customer is absent)."""
+        own = placement(data_source_uuid, RecordKind.CUSTOMERS, customer_uuid, None)
+        customers = self.visible(self._query(own.pk, own.sk_prefix), view)
+        if not customers:
+            return []
+        child_pk = f"R#{data_source_uuid}#K{shard_of(customer_uuid):02d}"
+        return customers + self.visible(self._query(child_pk, f"{customer_uuid}#"), view)
+
+    def plans(self, data_source_uuid: str, view: View) -> list[StoredRecord]:
+        return self.visible(self._query(f"R#{data_source_uuid}#P"), view)
+
+    def customers_page(self, data_source_uuid: str, view: View, limit: int, after_uuid: str | None
+                       ) -> tuple[list[StoredRecord], bool]:
+        """Customers in uuid order, merged over the shards: one page and whether more follow."""
+        candidates: list[StoredRecord] = []
+        cut: str | None = None
+        after_sk = f"{after_uuid}#~" if after_uuid else None
+        for shard in range(SHARDS):
+            items = list(self._query(f"R#{data_source_uuid}#C{shard:02d}", after_sk=after_sk, limit=limit * 2 + 2))
+            complete = len(items) < limit * 2 + 2
+            if not complete:
+                last_uuid = items[-1]["u"]
+                items = [i for i in items if i["u"] != last_uuid]  # its versions may continue on the next page
+                cut = last_uuid if cut is None or last_uuid < cut else cut
+            candidates.extend(self.visible(items, view))
+        candidates.sort(key=lambda r: r.uuid)
+        if cut is not None:
+            candidates = [r for r in candidates if r.uuid < cut]
+        return candidates[:limit], len(candidates) > limit or cut is not None
+
+    def count_items(self, data_source_uuid: str) -> int:
+        total = 0
+        for pk in partition_keys(data_source_uuid):
+            request: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "pk = :pk",
+                                       "Select": "COUNT", "ExpressionAttributeValues": to_item({":pk": pk})}
+            while True:
+                answer = ddb().query(**request)
+                total += answer["Count"]
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return total
+
+
+def get_record_store() -> RecordStore:
+    return RecordStore(get_settings().records_table)
