@@ -6,6 +6,7 @@ silent coercion. Responses are built from stored items by `present_*` in the ser
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
@@ -74,6 +75,18 @@ class PageQuery(BaseModel):
 
     per_page: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
+
+
+class CustomerQuery(PageQuery):
+    data_source_uuid: str | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    as_of: date | None = None
+
+
+class AsOfQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    as_of: date | None = None
 
 
 class JobProgressKind(BaseModel):

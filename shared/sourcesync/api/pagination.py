@@ -8,7 +8,8 @@ import re
 
 from sourcesync.errors import InvalidRequestError
 
-_POSITION = re.compile(r"^[a-z]{2,5}_[0-9a-z]{26}$")
+_ID = r"[a-z]{2,5}_[0-9a-z]{26}"
+_POSITION = re.compile(rf"^{_ID}(/{_ID})?$")
 
 
 def encode_cursor(position: str | None) -> str | None:

@@ -63,6 +63,8 @@ def create(principal: Principal, request: DataSourceCreateRequest) -> dict[str, 
         "created_at": now_iso(), "created_by": principal.key_id, "last_synced_at": None,
         "counts": dict.fromkeys(COUNT_KINDS, 0), **_schedule_attributes(request.schedule),
     }
+    if system is System.CUSTOM:  # pushed data lives in one generation, readable at once
+        item.update(committed_generation=1, next_generation=1)
     if request.credentials:
         get_credential_store().put(principal.account_id, uuid, request.credentials)
     get_source_store().create(item)

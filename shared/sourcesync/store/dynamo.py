@@ -19,6 +19,8 @@ def _codecs() -> tuple[Any, Any]:
 
 
 def _plain(value: Any) -> Any:
+    if type(value).__name__ == "Binary":  # boto3.dynamodb.types.Binary
+        return bytes(value.value)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):

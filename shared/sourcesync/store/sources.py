@@ -83,6 +83,16 @@ class SourceStore:
             raise
         return from_item(answer["Attributes"])
 
+    def add_counts(self, account_id: str, uuid: str, added: dict[str, int]) -> None:
+        names = {f"#k{i}": kind for i, kind in enumerate(added)}
+        values = {f":v{i}": to_value(n) for i, n in enumerate(added.values())}
+        ddb().update_item(
+            TableName=self.table, Key=source_key(account_id, uuid),
+            UpdateExpression="ADD " + ", ".join(f"counts.#k{i} :v{i}" for i in range(len(added))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+
     # ------------------------------------------------------------------ generations
     def begin_generation(self, account_id: str, uuid: str, job_id: str) -> Item | None:
         """Allocate a new generation number for the job's attempt and mark it pending: readers skip

@@ -1,0 +1,106 @@
+"""The Import API's request models (SPEC section 4): up to 1,000 records a request, strict, all or nothing."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from sourcesync.records import ExternalId
+
+MAX_RECORDS = 1000
+
+
+def _utc_datetime(value: Any) -> Any:
+    """Dates and datetimes in ISO 8601; a bare date is midnight UTC; a time without zone is UTC."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+                                               r"(Z|[+-]\d{2}:?\d{2})?", value):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_utc_datetime)]
+Currency = Annotated[str, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+                     Field(pattern=r"^[A-Z]{3}$")]
+Text = Annotated[str, Field(max_length=500)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ImportCustomer(_Strict):
+    external_id: ExternalId
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    email: Text | None = None
+    company: Text | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    created_at: UtcDatetime | None = None
+
+
+class ImportPlan(_Strict):
+    external_id: ExternalId
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    interval_count: int = Field(ge=1, le=1000)
+    interval_unit: Literal["day", "month", "year"]
+    currency: Currency | None = None
+
+
+class ImportLineItem(_Strict):
+    type: Literal["subscription", "one_time"]
+    subscription_external_id: ExternalId | None = None
+    plan_external_id: ExternalId | None = None
+    service_period_start: UtcDatetime | None = None
+    service_period_end: UtcDatetime | None = None
+    amount_in_cents: int
+    quantity: int = Field(default=1, ge=0)
+    discount_amount_in_cents: int = Field(default=0, ge=0)
+    cancelled_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _subscription_fields(self) -> ImportLineItem:
+        if self.type == "subscription":
+            missing = [name for name in ("subscription_external_id", "plan_external_id", "service_period_start",
+                                         "service_period_end") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a subscription line item needs {', '.join(missing)}")
+            assert self.service_period_start is not None and self.service_period_end is not None
+            if self.service_period_end <= self.service_period_start:
+                raise ValueError("service_period_end must be after service_period_start")
+        return self
+
+
+class ImportTransaction(_Strict):
+    external_id: ExternalId
+    type: Literal["payment", "refund"]
+    date: UtcDatetime
+    result: Literal["successful", "failed"]
+    amount_in_cents: int | None = None
+
+
+class ImportInvoice(_Strict):
+    external_id: ExternalId
+    customer_external_id: ExternalId
+    date: UtcDatetime
+    currency: Currency
+    line_items: list[ImportLineItem] = Field(min_length=1, max_length=500)
+    transactions: list[ImportTransaction] = Field(default_factory=list, max_length=100)
+
+
+class ImportCustomersRequest(_Strict):
+    customers: list[ImportCustomer] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class ImportPlansRequest(_Strict):
+    plans: list[ImportPlan] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class ImportInvoicesRequest(_Strict):
+    invoices: list[ImportInvoice] = Field(min_length=1, max_length=MAX_RECORDS)

@@ -1,0 +1,27 @@
+"""/v1/customers and /v1/customers/{uuid}."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from sourcesync.api.app import json_response, parse_query, principal
+from sourcesync.api.models import AsOfQuery, CustomerQuery
+from sourcesync.api.pagination import decode_cursor, encode_cursor
+from sourcesync.services import customers
+
+router = Router()
+
+
+@router.get("/v1/customers")
+def list_customers() -> Response[str]:
+    query = parse_query(router, CustomerQuery)
+    entries, last = customers.list_page(principal(router), query.data_source_uuid, query.external_id,
+                                        query.per_page, decode_cursor(query.cursor), query.as_of or customers.today())
+    return json_response(200, {"entries": entries, "has_more": last is not None, "cursor": encode_cursor(last)})
+
+
+@router.get("/v1/customers/<uuid>")
+def get_customer(uuid: str) -> Response[str]:
+    query = parse_query(router, AsOfQuery)
+    return json_response(200, customers.get(principal(router), uuid, query.as_of or customers.today()))

@@ -1,0 +1,67 @@
+"""Monthly recurring revenue, from imported subscriptions and invoices (SPEC section 4).
+
+A subscription's MRR on a day is the subscription line item whose service period covers that day
+(from the most recent invoice that has one), net of its discount, normalised to a month: by the
+plan's interval when the plan is known, else by the length of the service period. A subscription
+that has not started, or was cancelled on or before that day, counts zero. Amounts are integer cents,
+per currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+
+from sourcesync.records import InvoiceRecord, LineItem, PlanRecord, SubscriptionRecord
+
+DAYS_PER_MONTH = 365.25 / 12
+MONTHS_PER_UNIT = {"day": 1 / DAYS_PER_MONTH, "week": 7 / DAYS_PER_MONTH, "month": 1.0, "year": 12.0}
+
+
+def _day(value: datetime) -> date:
+    return value.date()
+
+
+def covering_line(subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord], day: date
+                  ) -> tuple[InvoiceRecord, LineItem] | None:
+    best: tuple[InvoiceRecord, LineItem] | None = None
+    for invoice in invoices:
+        for line in invoice.line_items:
+            if line.type != "subscription" or line.subscription_external_id != subscription.external_id:
+                continue
+            if line.service_period_start is None or line.service_period_end is None:
+                continue
+            if _day(line.service_period_start) <= day < _day(line.service_period_end) and (
+                    best is None or invoice.date > best[0].date):
+                best = (invoice, line)
+    return best
+
+
+def subscription_mrr(subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord],
+                     plans: Mapping[str, PlanRecord], day: date) -> tuple[str | None, int]:
+    """(currency, cents) of one subscription on `day`."""
+    if _day(subscription.started_at) > day:
+        return subscription.currency, 0
+    if subscription.cancelled_at is not None and _day(subscription.cancelled_at) <= day:
+        return subscription.currency, 0
+    found = covering_line(subscription, invoices, day)
+    if found is None:
+        return subscription.currency, 0
+    invoice, line = found
+    plan = plans.get(line.plan_external_id or subscription.plan_external_id or "")
+    if plan is not None:
+        months = plan.interval_count * MONTHS_PER_UNIT[plan.interval_unit]
+    else:
+        assert line.service_period_start is not None and line.service_period_end is not None
+        months = max(1, (line.service_period_end - line.service_period_start).days) / DAYS_PER_MONTH
+    return invoice.currency, round((line.amount_in_cents - line.discount_amount_in_cents) / months)
+
+
+def customer_mrr(subscriptions: Iterable[SubscriptionRecord], invoices: list[InvoiceRecord],
+                 plans: Mapping[str, PlanRecord], day: date) -> dict[str, int]:
+    by_currency: dict[str, int] = {}
+    for subscription in subscriptions:
+        currency, cents = subscription_mrr(subscription, invoices, plans, day)
+        if currency is not None and (cents or currency not in by_currency):
+            by_currency[currency] = by_currency.get(currency, 0) + cents
+    return by_currency
