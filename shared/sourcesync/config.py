@@ -23,6 +23,7 @@ class Settings(BaseModel):
     idempotency_table: str = Field(default="sourcesync-idempotency", alias="IDEMPOTENCY_TABLE")
     audit_event_bus: str = Field(default="sourcesync-audit", alias="AUDIT_EVENT_BUS")
     resync_state_machine_arn: str = Field(default="", alias="RESYNC_STATE_MACHINE_ARN")
+    purge_state_machine_arn: str = Field(default="", alias="PURGE_STATE_MACHINE_ARN")
     allow_api_base: bool = Field(default=False, alias="ALLOW_API_BASE")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
     manifest_bucket: str = Field(default="sourcesync-manifests", alias="MANIFEST_BUCKET")

@@ -17,3 +17,8 @@ def apply_policy_for_resync(account_id: str, data_source_uuid: str, job_kind: st
 def overlays_removed_by_resync(account_id: str, data_source_uuid: str, job_kind: str) -> list[dict[str, Any]]:
     """What a re-sync of this kind would remove (the API's `?dry_run=true`)."""
     return apply_policy_for_resync(account_id, data_source_uuid, job_kind)["overlays_removed"]  # type: ignore[no-any-return]
+
+
+def overlays_of_source(account_id: str, data_source_uuid: str) -> list[dict[str, Any]]:
+    """The overlays that touch a source's records (what deleting it affects)."""
+    return []

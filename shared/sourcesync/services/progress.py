@@ -15,11 +15,11 @@ PHASE_WEIGHT = {"planning": 0, "fetching": 0, "applying_overlays": 92, "committi
 def job_progress(job: dict[str, Any], finished: bool = False) -> dict[str, Any]:
     if job.get("status") in ("succeeded", "failed", "cancelled") and not finished:
         return dict(job.get("progress") or {"percent": 0, "eta_seconds": None, "kinds": {}})
-    if job.get("kind") not in ("import", "resync_source", "resync_customer", "reprocess"):
-        return dict(job.get("progress") or {"percent": 0, "eta_seconds": None, "kinds": {}})
     from sourcesync.pipeline.steps import work_items
 
     items = work_items(job["job_id"])
+    if job.get("kind") == "delete_source":
+        return _purge_progress(job, items)
     plan = next((i for i in items if i["sk"] == "PLAN"), None)
     previous = (plan or {}).get("previous_counts", {})
     kinds: dict[str, dict[str, Any]] = {}
@@ -62,3 +62,19 @@ def _eta(job: dict[str, Any], percent: int) -> int | None:
         return None
     elapsed = max(0.0, time.time() - parse_iso(started).timestamp())
     return int(elapsed * (100 - percent) / percent)
+
+
+def _purge_progress(job: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A purge counts stored items removed per kind against the source's record counts (an estimate:
+    a record may have more than one stored version), and stays below 100 until it has finished."""
+    plan = next((i for i in items if i["sk"] == "PLAN"), None)
+    totals = {k: int(v) for k, v in ((plan or {}).get("previous_counts") or {}).items()}
+    removed: dict[str, int] = {}
+    for item in items:
+        for kind, count in (item.get("kinds") or {}).items():
+            removed[kind] = removed.get(kind, 0) + int(count)
+    kinds = {kind: {"done": removed.get(kind, 0), "total": max(totals.get(kind, 0), removed.get(kind, 0))}
+             for kind in sorted(set(totals) | set(removed))}
+    total = sum(v["total"] for v in kinds.values())
+    percent = min(99, int(100 * sum(v["done"] for v in kinds.values()) / total)) if total else 0
+    return {"percent": percent, "eta_seconds": _eta(job, percent), "kinds": kinds}

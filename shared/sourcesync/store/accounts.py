@@ -6,13 +6,14 @@ a fast hash is the right tool: nothing to brute-force). Items:
 * ``pk=ACCOUNT#<account_id>, sk=ACCOUNT``            the account
 * ``pk=ACCOUNT#<account_id>, sk=KEY#<key_id>``       a key's metadata, for listing (no hash)
 * ``pk=KEYHASH#<sha256>,     sk=KEY``                a key's lookup item: account, key id, role
+* ``pk=ACCOUNT#<account_id>, sk=AUDIT#<when>#<job>``  an audit record (deletes, support actions)
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sourcesync.config import get_settings
 from sourcesync.store.dynamo import ddb, from_item, to_item
@@ -69,6 +70,11 @@ class AccountStore:
                          "ConditionExpression": "attribute_not_exists(pk)"}},
             ]
         )
+
+    def put_audit(self, account_id: str, sort: str, record: dict[str, Any]) -> None:
+        """An audit record of the account's: kept after what it describes is gone."""
+        ddb().put_item(TableName=self.table,
+                       Item=to_item({"pk": f"ACCOUNT#{account_id}", "sk": f"AUDIT#{sort}", **record}))
 
     def find_key(self, key_hash: str) -> Principal | None:
         answer = ddb().get_item(

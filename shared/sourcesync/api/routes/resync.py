@@ -11,8 +11,8 @@ from sourcesync.services import jobs, resync
 router = Router()
 
 
-def _dry_run() -> bool:
-    value = (router.current_event.query_string_parameters or {}).get("dry_run", "false").lower()
+def dry_run(source: Router) -> bool:
+    value = (source.current_event.query_string_parameters or {}).get("dry_run", "false").lower()
     return value in ("true", "1", "yes")
 
 
@@ -23,7 +23,7 @@ def accepted(job: dict[str, object]) -> Response[str]:
 
 @router.post("/v1/data_sources/<uuid>/resync")
 def resync_data_source(uuid: str) -> Response[str]:
-    if _dry_run():
+    if dry_run(router):
         return json_response(200, resync.preview(principal(router), uuid))
     return accepted(resync.start(principal(router), uuid))
 

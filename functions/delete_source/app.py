@@ -1,0 +1,16 @@
+"""The delete function: DELETE /v1/data_sources/{uuid} (SPEC 2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.api.app import create_app
+from sourcesync.api.routes import delete_source
+from sourcesync.log import logger
+
+app = create_app(delete_source.router)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

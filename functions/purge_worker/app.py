@@ -1,0 +1,13 @@
+"""The purge state machine's worker: one Lambda, one action per state (see the ASL file)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.log import logger
+from sourcesync.pipeline.purge_handler import run_step
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_step(event, context)
