@@ -1,7 +1,8 @@
 """Monthly recurring revenue, from imported subscriptions and invoices (SPEC section 4).
 
 A subscription's MRR on a day is the subscription line item whose service period covers that day
-(from the most recent invoice that has one), net of its discount, normalised to a month: by the
+(from the most recent invoice that has one; its `amount_in_cents` is after discounts, as in the Import
+API), normalised to a month: by the
 plan's interval when the plan is known, else by the length of the service period. A subscription
 that has not started, or was cancelled on or before that day, counts zero. Amounts are integer cents,
 per currency.
@@ -54,7 +55,7 @@ def subscription_mrr(subscription: SubscriptionRecord, invoices: Iterable[Invoic
     else:
         assert line.service_period_start is not None and line.service_period_end is not None
         months = max(1, (line.service_period_end - line.service_period_start).days) / DAYS_PER_MONTH
-    return invoice.currency, round((line.amount_in_cents - line.discount_amount_in_cents) / months)
+    return invoice.currency, round(line.amount_in_cents / months)
 
 
 def customer_mrr(subscriptions: Iterable[SubscriptionRecord], invoices: list[InvoiceRecord],

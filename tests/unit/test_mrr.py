@@ -37,10 +37,10 @@ def test_a_monthly_subscription_counts_its_invoice_amount() -> None:
     assert subscription_mrr(sub, invoices, PLANS, date(2026, 2, 15))[1] == 0
 
 
-def test_a_yearly_plan_is_divided_by_twelve_net_of_discount() -> None:
+def test_a_yearly_plan_is_divided_by_twelve_and_amounts_are_after_discount() -> None:
     sub = subscription("s", "y", "2026-01-01")
     invoices = [invoice("i1", "s", "y", "2026-01-01", "2027-01-01", 120000, discount=12000)]
-    assert subscription_mrr(sub, invoices, PLANS, date(2026, 6, 1))[1] == 9000
+    assert subscription_mrr(sub, invoices, PLANS, date(2026, 6, 1))[1] == 10000
 
 
 def test_cancelled_and_not_started_count_zero() -> None:

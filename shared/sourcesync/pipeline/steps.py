@@ -198,7 +198,9 @@ def fetch(job: JobContext, partition: dict[str, Any], iterations: int, max_itera
     from sourcesync.connectors.base import Partition
 
     typed_partition = Partition.model_validate(partition)
-    budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - 30.0))
+    # One page may retry for max_retry_seconds during a provider outage: stop starting pages early enough.
+    reserve = 30.0 + float((source.get("options") or {}).get("max_retry_seconds", 300))
+    budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - reserve))
     records = get_record_store()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer:
         next_checkpoint = time.monotonic() + settings.checkpoint_seconds

@@ -125,7 +125,7 @@ class CustomerView:
             invoices.append({
                 "uuid": stored.uuid, "external_id": invoice.external_id, "date": iso(invoice.date),
                 "currency": invoice.currency, "total_in_cents": invoice.total_in_cents if invoice.total_in_cents
-                is not None else sum(li.amount_in_cents - li.discount_amount_in_cents for li in invoice.line_items),
+                is not None else sum(li.amount_in_cents for li in invoice.line_items),
                 "line_items": [_line(li) for li in invoice.line_items],
                 "transactions": transactions.get(invoice.external_id, []),
             })

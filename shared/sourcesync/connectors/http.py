@@ -1,0 +1,549 @@
+"""The one HTTP client every connector uses, and the request budgets it draws from.
+
+Written once (STYLE habit 6): timeouts, retries with exponential backoff and full jitter, `Retry-After`,
+the error policy (which statuses mean "credentials invalid", "transient", "permanent"), a request budget
+shared by every concurrent worker of a source, and redaction of credentials. Connectors only describe
+themselves (`base.ConnectorSpec`); they never talk HTTP.
+
+Time is injected (`clock`, `wall_clock`, `sleep`, `random`) so that tests are exact and fast.
+
+`boto3` is imported lazily, inside `DynamoDBRequestBudget`, so that importing this module (and every
+connector) stays cheap at a Lambda's cold start.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random as _random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from sourcesync.connectors.errors import (
+    CredentialsInvalidError,
+    ProviderNotFoundError,
+    ProviderRequestError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+ParamValue = str | int | float | Sequence[str]
+Params = Mapping[str, ParamValue]
+
+REDACTED = "[REDACTED]"
+#: Float slack of the token buckets: waiting exactly the announced time always grants the tokens.
+_TOKEN_EPSILON = 1e-9
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `headers` that is safe to log: credentials-bearing headers are replaced."""
+    return {name: (REDACTED if name.lower() in SENSITIVE_HEADERS else value) for name, value in headers.items()}
+
+
+class Redactor:
+    """Replaces every occurrence of the given secrets in a text (for messages built from answers)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first, so that a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Request budgets
+# --------------------------------------------------------------------------------------------------
+
+
+class RequestBudget(ABC):
+    """A token bucket shared by the workers of one source: at most `burst + rate * t` requests in any
+    `t` seconds."""
+
+    rate: float
+    burst: float
+
+    @abstractmethod
+    def acquire(self, n: int = 1) -> float:
+        """Take `n` tokens if they are there and return 0.0; otherwise take nothing and return how many
+        seconds to wait before asking again."""
+
+    def take(self, n: int = 1, *, sleep: Sleep = time.sleep) -> float:
+        """Block until `n` tokens are taken; return the seconds waited."""
+        waited = 0.0
+        while True:
+            wait = self.acquire(n)
+            if wait <= 0:
+                return waited
+            sleep(wait)
+            waited += wait
+
+
+def _check_bucket(rate: float, burst: float | None) -> float:
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    capacity = max(1.0, rate) if burst is None else burst
+    if capacity < 1:
+        raise ValueError("burst must be at least 1")
+    return capacity
+
+
+class InProcessTokenBucket(RequestBudget):
+    """A thread-safe token bucket for one process (tests, a single worker, the CLI)."""
+
+    def __init__(self, rate: float, burst: float | None = None, *, clock: Clock = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = _check_bucket(rate, burst)
+        self._clock = clock
+        self._tokens = self.burst
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self, n: int = 1) -> float:
+        if n > self.burst:
+            raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst}")
+        with self._lock:
+            now = self._clock()
+            elapsed = max(0.0, now - self._updated)
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+            self._updated = max(now, self._updated)
+            if self._tokens + _TOKEN_EPSILON >= n:
+                self._tokens = max(0.0, self._tokens - n)
+                return 0.0
+            return (n - self._tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class _BucketState:
+    tokens: float
+    tokens_raw: str  # the stored numbers as DynamoDB returned them, for the write's condition
+    updated_raw: str | None  # None: no item yet
+
+
+class DynamoDBRequestBudget(RequestBudget):
+    """A token bucket kept in one DynamoDB item, shared by every worker of a source.
+
+    The item lives in the jobs table: `pk = "BUDGET#<data source uuid>"`, `sk = "BUDGET"`, with
+    `tokens` and `updated_at` (epoch seconds, wall clock). Each grant is one conditional write: refill
+    the tokens by `elapsed * rate` (at most `burst`), take `n`, and write the result on the condition that
+    `updated_at` and `tokens` are still the values read. (The timestamp alone is not enough: a worker
+    whose clock lags keeps `updated_at` as it was, `max(now, updated_at)`, so that time never runs
+    backwards; within one timestamp, every grant lowers `tokens`.) A lost race
+    (`ConditionalCheckFailedException`) returns the item's current values
+    (`ReturnValuesOnConditionCheckFailure`) and the worker tries again.
+
+    The last state seen is kept between calls, so an uncontended grant costs one write and no read; a
+    denial computed from it costs nothing, because other workers only ever take tokens, which makes the
+    cached view an upper bound of what is left. The item goes with the source's other items when the
+    source is purged.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        key: str,
+        rate: float,
+        burst: float | None = None,
+        *,
+        client: Any = None,
+        client_factory: Callable[[], Any] | None = None,
+        clock: Clock = time.time,
+        max_conflicts: int = 25,
+    ) -> None:
+        self.rate = rate
+        self.burst = _check_bucket(rate, burst)
+        self.table_name = table_name
+        self.key = {"pk": {"S": f"BUDGET#{key}"}, "sk": {"S": "BUDGET"}}
+        self._client = client
+        self._client_factory = client_factory
+        self._clock = clock
+        self._max_conflicts = max_conflicts
+        self._state: _BucketState | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            if self._client_factory is not None:
+                self._client = self._client_factory()
+            else:
+                import boto3  # lazily: keep connector imports cheap at cold start
+
+                self._client = boto3.client("dynamodb")
+        return self._client
+
+    def acquire(self, n: int = 1) -> float:
+        if n > self.burst:
+            raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst}")
+        for _ in range(self._max_conflicts):
+            state = self._state if self._state is not None else self._read()
+            now = self._clock()
+            if state.updated_raw is None:
+                available = self.burst
+                new_updated = now
+            else:
+                updated = float(state.updated_raw)
+                available = min(self.burst, state.tokens + max(0.0, now - updated) * self.rate)
+                new_updated = max(now, updated)
+            if available + _TOKEN_EPSILON < n:
+                self._state = state
+                return (n - available) / self.rate
+            left = max(0.0, available - n)
+            granted, current = self._write(left, new_updated, state)
+            if granted:
+                self._state = _BucketState(left, repr(left), repr(new_updated))
+                return 0.0
+            self._state = current
+        # Heavy contention: let the caller wait about one token's time and come back.
+        return 1.0 / self.rate
+
+    def _read(self) -> _BucketState:
+        answer = self.client.get_item(TableName=self.table_name, Key=self.key, ConsistentRead=True)
+        return self._parse(answer.get("Item"))
+
+    def _parse(self, item: Mapping[str, Any] | None) -> _BucketState:
+        if not item or "updated_at" not in item or "tokens" not in item:
+            return _BucketState(self.burst, repr(self.burst), None)
+        tokens_raw = item["tokens"]["N"]
+        return _BucketState(float(tokens_raw), tokens_raw, item["updated_at"]["N"])
+
+    def _write(self, tokens: float, updated: float, previous: _BucketState) -> tuple[bool, _BucketState | None]:
+        values = {":t": {"N": repr(tokens)}, ":u": {"N": repr(updated)}}
+        try:
+            if previous.updated_raw is None:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={**self.key, "tokens": values[":t"], "updated_at": values[":u"]},
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            else:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=self.key,
+                    UpdateExpression="SET tokens = :t, updated_at = :u",
+                    ConditionExpression="updated_at = :prev_u AND tokens = :prev_t",
+                    ExpressionAttributeValues={
+                        **values,
+                        ":prev_u": {"N": previous.updated_raw},
+                        ":prev_t": {"N": previous.tokens_raw},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except Exception as exc:  # botocore's ClientError, matched by code without importing botocore
+            response = getattr(exc, "response", None)
+            if not isinstance(response, dict):
+                raise
+            if response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            item = response.get("Item")
+            return False, (self._parse(item) if item else None)
+        return True, None
+
+
+# --------------------------------------------------------------------------------------------------
+# Error policy and retries
+# --------------------------------------------------------------------------------------------------
+
+Outcome = Literal["ok", "transient", "credentials", "not_found", "permanent"]
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """How a provider signals throttling and failure, as data.
+
+    Every 5xx is transient as well as the statuses in `transient`. `should_retry_header` names a header
+    by which the provider overrides that (Stripe: `Stripe-Should-Retry: true|false`).
+    """
+
+    credentials_invalid: frozenset[int] = frozenset({401, 403})
+    not_found: frozenset[int] = frozenset({404})
+    transient: frozenset[int] = frozenset({408, 425, 429})
+    retry_after_statuses: frozenset[int] = frozenset({429, 503})
+    should_retry_header: str | None = None
+    request_id_header: str | None = None
+
+    def classify(self, status: int, headers: Mapping[str, str]) -> Outcome:
+        if 200 <= status < 300:
+            return "ok"
+        if self.should_retry_header is not None:
+            hint = headers.get(self.should_retry_header, "").strip().lower()
+            if hint == "true" and status not in self.credentials_invalid:
+                return "transient"
+            if hint == "false":
+                return self._refusal(status)
+        if status in self.credentials_invalid:
+            return "credentials"
+        if status in self.transient or status >= 500:
+            return "transient"
+        return self._refusal(status)
+
+    def _refusal(self, status: int) -> Outcome:
+        if status in self.credentials_invalid:
+            return "credentials"
+        if status in self.not_found:
+            return "not_found"
+        return "permanent"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Timeouts and backoff. A request's transient failures are retried until `max_retry_seconds`
+    have passed since its first attempt; then `ProviderUnavailableError`."""
+
+    max_retry_seconds: float = 300.0
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 30.0
+    connect_timeout_seconds: float = 3.05
+    read_timeout_seconds: float = 30.0
+
+
+def full_jitter_delay(attempt: int, base: float, cap: float, rnd: float) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))).
+
+    `attempt` counts from 1; `rnd` is a uniform draw in [0, 1).
+    """
+    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
+    return rnd * ceiling
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date (`now`: epoch seconds)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _provider_error(body: Any) -> tuple[str | None, str | None]:
+    """(code, message) from common error bodies: Stripe `{"error": {...}}`, Chargebee, Recurly, ..."""
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        message = error.get("message")
+    else:
+        code = body.get("api_error_code") or body.get("error_code") or body.get("code")
+        message = body.get("message") or (error if isinstance(error, str) else None)
+    return (str(code) if code else None), (str(message) if message else None)
+
+
+class HttpClient:
+    """GET JSON from one provider, within its budget, retrying what is transient.
+
+    One client per worker (a `requests.Session` is not shared between threads); the budget is what
+    workers share. Credentials travel only in `headers`, which are never logged, and every message built
+    from an answer goes through a `Redactor` of `secrets`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+        error_policy: ErrorPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        budget: RequestBudget | None = None,
+        system: str | None = None,
+        session: requests.Session | None = None,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        self._origin = (parts.scheme, parts.netloc)
+        self._headers = dict(headers or {})
+        self._redact = Redactor(secrets)
+        self.error_policy = error_policy or ErrorPolicy()
+        self.retry = retry or RetryPolicy()
+        self.budget = budget
+        self.system = system
+        self._session = session or self._new_session()
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._random = random
+
+    def __repr__(self) -> str:
+        return f"HttpClient(base_url={self.base_url!r}, system={self.system!r})"
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of `path`. An absolute URL (a provider's `next` link) must stay on the
+        provider's origin, so that credentials are never sent elsewhere."""
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            if (parts.scheme, parts.netloc) != self._origin:
+                raise ProviderResponseError("refusing to follow a link to another origin", system=self.system)
+            return path
+        if not path.startswith("/"):
+            path = "/" + path
+        return self.base_url + path
+
+    def get_json(self, path: str, params: Params | None = None) -> Any:
+        """GET `path` and return its decoded JSON body.
+
+        Raises `CredentialsInvalidError` (401/403), `ProviderNotFoundError` (404), `ProviderRequestError`
+        (other refusals), `ProviderUnavailableError` (transient errors beyond `max_retry_seconds`),
+        `ProviderResponseError` (a 2xx that is not JSON).
+        """
+        url = self.url_for(path)
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.budget is not None:
+                self.budget.take(1, sleep=self._sleep)
+            response, failure = self._send(url, path, params, attempt)
+            if response is None:  # connection error or timeout
+                self._wait_before_retry(path, attempt, started, failure, status=None, retry_after=None)
+                continue
+            outcome = self.error_policy.classify(response.status_code, response.headers)
+            if outcome == "ok":
+                return self._decode(response)
+            if outcome != "transient":
+                raise self._refusal(outcome, response)
+            self._wait_before_retry(
+                path,
+                attempt,
+                started,
+                f"HTTP {response.status_code}",
+                status=response.status_code,
+                retry_after=self._retry_after(response),
+            )
+
+    def _send(self, url: str, path: str, params: Params | None, attempt: int) -> tuple[requests.Response | None, str]:
+        """One GET: the response, or None and why (connection errors and timeouts are transient)."""
+        sent = self._clock()
+        try:
+            response = self._session.get(
+                url,
+                params=params,  # sequences become repeated keys (`expand[]=a&expand[]=b`)
+                headers=self._headers,
+                timeout=(self.retry.connect_timeout_seconds, self.retry.read_timeout_seconds),
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return None, self._redact(f"{type(exc).__name__}: {exc}")[:300]
+        logger.debug(
+            "GET %s params=%s -> %s (%.0f ms, attempt %d)",
+            self._redact(path),
+            self._redact(str(dict(params or {}))),
+            response.status_code,
+            (self._clock() - sent) * 1000,
+            attempt,
+        )
+        return response, ""
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        if response.status_code not in self.error_policy.retry_after_statuses:
+            return None
+        return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+
+    def _wait_before_retry(
+        self,
+        path: str,
+        attempt: int,
+        started: float,
+        failure: str,
+        *,
+        status: int | None,
+        retry_after: float | None,
+    ) -> None:
+        """Sleep before the next attempt: full-jitter backoff, or the provider's `Retry-After` when it
+        asks for longer. Give up (`ProviderUnavailableError`) when that would pass `max_retry_seconds`
+        since the first attempt; there is no point waiting for a retry that may not happen."""
+        backoff = full_jitter_delay(
+            attempt, self.retry.backoff_base_seconds, self.retry.backoff_cap_seconds, self._random()
+        )
+        delay = backoff if retry_after is None else max(retry_after, backoff)
+        elapsed = self._clock() - started
+        if elapsed + delay >= self.retry.max_retry_seconds:
+            raise ProviderUnavailableError(
+                f"provider unavailable after {attempt} attempts over {elapsed:.1f}s: {failure}",
+                attempts=attempt,
+                elapsed_seconds=elapsed,
+                system=self.system,
+                status=status,
+            )
+        logger.warning(
+            "GET %s failed (%s); retry %d in %.2fs%s",
+            self._redact(path),
+            failure,
+            attempt,
+            delay,
+            "" if retry_after is None else f" (Retry-After {retry_after:g}s)",
+        )
+        self._sleep(delay)
+
+    def _decode(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderResponseError(
+                f"answer to GET {self._redact(response.request.path_url or '')} is not JSON",
+                system=self.system,
+                status=response.status_code,
+            ) from exc
+
+    def _refusal(self, outcome: Outcome, response: requests.Response) -> Exception:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        code, message = _provider_error(body)
+        request_id = (
+            response.headers.get(self.error_policy.request_id_header) if self.error_policy.request_id_header else None
+        )
+        text = self._redact(message or response.reason or "")[:300]
+        kwargs: dict[str, Any] = {
+            "system": self.system,
+            "status": response.status_code,
+            "provider_code": code,
+            "request_id": request_id,
+        }
+        if outcome == "credentials":
+            return CredentialsInvalidError(f"the provider refused the credentials: {text}", **kwargs)
+        if outcome == "not_found":
+            return ProviderNotFoundError(f"not found: {text}", **kwargs)
+        return ProviderRequestError(f"the provider refused the request: {text}", **kwargs)

@@ -1,0 +1,80 @@
+"""Which systems have a connector, and how the pipeline builds one.
+
+The state machine knows nothing of Stripe: it asks here for a source's connector, plans partitions and
+hands them to workers. Connector modules are imported on first use only, so a Lambda that serves one
+provider never loads the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sourcesync.connectors.base import Connector, ConnectorOptions, ConnectorSpec
+from sourcesync.connectors.errors import ConnectorConfigError
+from sourcesync.connectors.http import DynamoDBRequestBudget, RequestBudget
+
+#: system id -> module whose `SPEC` describes it. `custom` has none by design (data is pushed through
+#: the Import API); the other systems of SPEC section 1 get a row when their connector is written.
+CONNECTOR_MODULES: Mapping[str, str] = {
+    "stripe": "sourcesync.connectors.stripe",
+}
+
+
+def connector_systems() -> frozenset[str]:
+    """The systems that have a connector."""
+    return frozenset(CONNECTOR_MODULES)
+
+
+def get_connector_spec(system: str) -> ConnectorSpec | None:
+    """The spec of `system`, or None when it has no connector (yet, or by design: `custom`)."""
+    module_name = CONNECTOR_MODULES.get(system)
+    if module_name is None:
+        return None
+    spec = getattr(importlib.import_module(module_name), "SPEC", None)
+    if not isinstance(spec, ConnectorSpec) or spec.system != system:
+        raise ConnectorConfigError(f"{module_name} does not define the SPEC of {system!r}", system=system)
+    return spec
+
+
+def shared_budget(
+    spec: ConnectorSpec,
+    options: ConnectorOptions | Mapping[str, Any] | None,
+    *,
+    table_name: str,
+    data_source_uuid: str,
+    client: Any = None,
+    client_factory: Callable[[], Any] | None = None,
+) -> DynamoDBRequestBudget:
+    """The request budget that every worker of one source shares: an item of the jobs table,
+    `pk = BUDGET#<data_source_uuid>`, at the provider's rate or the source's `requests_per_second`."""
+    parsed = options if isinstance(options, ConnectorOptions) else ConnectorOptions.model_validate(options or {})
+    limit = spec.rate_limit.with_rate(parsed.requests_per_second)
+    return DynamoDBRequestBudget(
+        table_name,
+        data_source_uuid,
+        limit.requests_per_second,
+        limit.burst,
+        client=client,
+        client_factory=client_factory,
+    )
+
+
+def build_connector(
+    system: str,
+    credentials: Mapping[str, Any],
+    options: ConnectorOptions | Mapping[str, Any] | None = None,
+    *,
+    budget: RequestBudget | None = None,
+    **runtime: Any,
+) -> Connector:
+    """A ready connector for a source; `ConnectorConfigError` for a system without one.
+
+    `budget`: pass `shared_budget(...)` in workers; without it, an in-process bucket is used.
+    `runtime`: the `Connector` keywords (session, clock, wall_clock, sleep, random) for tests.
+    """
+    spec = get_connector_spec(system)
+    if spec is None:
+        raise ConnectorConfigError(f"no connector for system {system!r}", system=system)
+    return Connector(spec, credentials, options, budget=budget, **runtime)
