@@ -97,6 +97,61 @@ def _job_text(job: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _bar(job: dict[str, Any], width: int = 30) -> str:
+    progress = job.get("progress", {})
+    percent = int(progress.get("percent", 0))
+    filled = width * percent // 100
+    kinds = "  ".join(f"{kind} {value.get('done', 0)}" + (f"/{value['total']}" if value.get("total") else "")
+                      for kind, value in sorted(progress.get("kinds", {}).items()))
+    eta = progress.get("eta_seconds")
+    tail = f"  eta {eta}s" if eta else ""
+    state = job.get("phase") or job["status"]
+    return f"[{'#' * filled}{'.' * (width - filled)}] {percent:3d}%  {state:<18} {kinds}{tail}"
+
+
+def follow(api: Api, job: dict[str, Any], as_json: bool, interval: float = 0.5) -> int:
+    """A live progress bar until the job ends; exit status 0 only if it succeeded."""
+    import time
+
+    live = sys.stdout.isatty() and not as_json
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        if not as_json:
+            print(("\r" if live else "") + _bar(job), end="" if live else "\n", flush=True)
+        time.sleep(interval)
+        job = api.call("GET", f"/v1/jobs/{job['id']}")
+    if as_json:
+        print(json.dumps(job))
+    else:
+        print(("\r" if live else "") + _bar(job))
+        print(f"{job['kind']} {job['status']}" + (f": {job['error']['code']}: {job['error']['message']}"
+                                                  if job.get("error") else ""))
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def cmd_sources_delete(args: argparse.Namespace) -> int:
+    api = Api(args.api_url, args.api_key)
+    source = api.call("GET", f"/v1/data_sources/{args.uuid}")
+    preview = api.call("DELETE", f"/v1/data_sources/{args.uuid}", params={"dry_run": "true"})
+    if not args.json:
+        counts = ", ".join(f"{n} {kind}" for kind, n in preview["counts"].items())
+        print(f"Deleting {source['name']} ({source['system']}, {source['uuid']}) erases for good: {counts}; "
+              f"{len(preview['overlays_affected'])} pieces of manual data are affected.")
+    if not args.yes:
+        print(f"Type the source's name ({source['name']}) to confirm: ", end="", flush=True)
+        typed = sys.stdin.readline().strip()
+        if typed != source["name"]:
+            print("The name does not match; nothing was deleted.", file=sys.stderr)
+            return 2
+    job = api.call("DELETE", f"/v1/data_sources/{args.uuid}")
+    return follow(api, job, args.json)
+
+
+def cmd_sources_resync(args: argparse.Namespace) -> int:
+    api = Api(args.api_url, args.api_key)
+    job = api.call("POST", f"/v1/data_sources/{args.uuid}/resync")
+    return follow(api, job, args.json)
+
+
 def cmd_account_create(args: argparse.Namespace) -> int:
     _operator_environment(args.stack)
     from sourcesync.services.accounts import create_account
@@ -168,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = sources.add_parser("show", help="show one data source")
     show.add_argument("uuid")
     show.set_defaults(func=cmd_sources_show)
+
+    delete = sources.add_parser("delete", help="erase a data source (shows what, asks for its name)")
+    delete.add_argument("uuid")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=cmd_sources_delete)
+    resync = sources.add_parser("resync", help="re-sync a data source and follow it")
+    resync.add_argument("uuid")
+    resync.set_defaults(func=cmd_sources_resync)
 
     jobs = groups.add_parser("jobs", help="jobs").add_subparsers(dest="command", required=True)
     job_show = jobs.add_parser("show", help="show one job")
