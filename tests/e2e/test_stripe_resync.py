@@ -1,0 +1,225 @@
+"""Import and re-sync a Stripe source against the Stripe emulator, end to end over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from devstack.stripe_emulator import StripeEmulator as EmulatorProcess
+from devstack.stripe_seed import StripeEmulator, seed_business
+from tests.e2e.conftest import Client, run_cli
+from tests.e2e.faults import FaultProxy
+from tests.e2e.test_import_and_delete import stored_items_mentioning
+
+pytestmark = pytest.mark.e2e
+
+KEY = {"api_key": "sk_test_e2e_resync"}
+
+
+@pytest.fixture(scope="module")
+def stripe() -> Iterator[str]:
+    """A Stripe emulator of this module's own (the stack's is shared by other tests), seeded once."""
+    emulator = EmulatorProcess().start()
+    try:
+        seed_business(emulator.url, customers=40, seed=11)
+        yield emulator.url
+    finally:
+        emulator.stop()
+
+
+def create_stripe_source(api: Client, api_base: str, **options: Any) -> dict[str, Any]:
+    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe", "credentials": KEY,
+                                                  "options": {"api_base": api_base, **options}}, status=201)
+    assert created["job"]["kind"] == "import"
+    finished = api.wait_for_job(created["job"]["id"])
+    assert finished["status"] == "succeeded", finished
+    return api.ok("GET", f"/v1/data_sources/{created['data_source']['uuid']}")
+
+
+def snapshot(api: Client, uuid: str) -> dict[str, Any]:
+    """What one reader sees in one request: every customer of the source, with its MRR."""
+    page = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid, "per_page": 200})
+    assert not page["has_more"]
+    return {c["uuid"]: (c["name"], c["mrr"]) for c in page["entries"]}
+
+
+def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, stripe: str) -> None:
+    source = create_stripe_source(api, stripe)
+    uuid = source["uuid"]
+    assert source["status"] == "active" and source["last_synced_at"]
+    before = snapshot(api, uuid)
+    assert len(before) == source["counts"]["customers"] >= 40
+    assert source["counts"]["subscriptions"] >= 40 and source["counts"]["invoices"] >= 40
+
+    # changes at the provider: a new customer, a cancelled subscription, a new invoice
+    emulator = StripeEmulator(stripe)
+    newcomer = emulator.add_customer("Newcomer", "new@example.com", "US")
+    emulator.subscribe(newcomer, "growth-monthly", 2)
+    active = [s for s in emulator.get("/v1/subscriptions", {"limit": 100})["data"] if s["status"] == "active"]
+    to_cancel = active[0]
+    emulator.cancel(to_cancel["id"])
+    invoiced = active[1]["customer"]
+    emulator.post("/v1/invoiceitems", {"customer": invoiced, "amount": 4200, "currency": "usd",
+                                       "description": "Onboarding"})
+    new_invoice = emulator.post("/v1/invoices", {"customer": invoiced})
+    emulator.post(f"/v1/invoices/{new_invoice['id']}/pay", {})
+
+    # a reader polls while the re-sync runs
+    seen: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        reader = Client(api.base, api.session.headers["Authorization"].split(" ", 1)[1])
+        while not stop.is_set():
+            seen.append(snapshot(reader, uuid))
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        answer = api.post(f"/v1/data_sources/{uuid}/resync")
+        assert answer.status_code == 202, answer.text
+        job = answer.json()
+        assert job["kind"] == "resync_source" and answer.headers["Location"] == f"/v1/jobs/{job['id']}"
+        running = api.ok("GET", f"/v1/data_sources/{uuid}")
+        assert running["current_job"]["id"] == job["id"]
+        second = api.post(f"/v1/data_sources/{uuid}/resync")
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "job_running" and second.json()["error"]["job_id"] == job["id"]
+        finished = api.wait_for_job(job["id"])
+    finally:
+        stop.set()
+        reader.join()
+    assert finished["status"] == "succeeded", finished
+    assert finished["progress"]["percent"] == 100
+    after = snapshot(api, uuid)
+
+    # the changes are there
+    assert len(after) == len(before) + 1
+    assert "Newcomer" in {name for name, _ in after.values()}
+    cancelled_customer = next(c for c in api.ok("GET", "/v1/customers", params={
+        "data_source_uuid": uuid, "external_id": to_cancel["customer"]})["entries"])
+    detail = api.ok("GET", f"/v1/customers/{cancelled_customer['uuid']}")
+    assert {s["status"] for s in detail["subscriptions"]} == {"cancelled"}
+    assert detail["mrr"] == 0
+    invoiced_customer = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid,
+                                                               "external_id": invoiced})["entries"][0]
+    invoices = api.ok("GET", f"/v1/customers/{invoiced_customer['uuid']}")["invoices"]
+    assert new_invoice["id"] in {i["external_id"] for i in invoices}
+    # and every reader saw either the old data or the new data, never a mix of the two
+    assert len(seen) >= 3
+    assert all(s in (before, after) for s in seen), [len(s) for s in seen if s not in (before, after)]
+    counts = api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]
+    assert counts["customers"] == len(after)
+
+
+def test_an_unchanged_resync_changes_nothing_readers_see(api: Client, stripe: str) -> None:
+    source = create_stripe_source(api, stripe)
+    before = snapshot(api, source["uuid"])
+    job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+    assert api.wait_for_job(job["id"])["status"] == "succeeded"
+    assert snapshot(api, source["uuid"]) == before
+
+
+def test_a_provider_failing_longer_than_max_retry_seconds_fails_the_job_and_keeps_the_data(
+        api: Client, stripe: str) -> None:
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
+        before = snapshot(api, source["uuid"])
+        proxy.set(fail_after=3, status=503)  # a few pages go through, then the provider keeps failing
+        job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        finished = api.wait_for_job(job["id"])
+        assert proxy.failures > 1  # it was retried before giving up
+    assert finished["status"] == "failed"
+    assert finished["error"]["code"] == "provider_unavailable"
+    after = api.ok("GET", f"/v1/data_sources/{source['uuid']}")
+    assert after["status"] == "active" and after["current_job"] is None
+    assert after["counts"] == source["counts"]
+    assert snapshot(api, source["uuid"]) == before
+
+
+def test_credentials_that_stop_working_fail_the_job_with_that_code(api: Client, stripe: str) -> None:
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url)
+        before = snapshot(api, source["uuid"])
+        proxy.set(fail_after=0, status=401)
+        job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        finished = api.wait_for_job(job["id"])
+    assert finished["status"] == "failed" and finished["error"]["code"] == "credentials_invalid"
+    assert snapshot(api, source["uuid"]) == before
+
+
+def test_a_cancelled_resync_changes_nothing(api: Client, stripe: str) -> None:
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url)
+        before = snapshot(api, source["uuid"])
+        proxy.set(delay=0.2)
+        job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        cancelled = api.post(f"/v1/jobs/{job['id']}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        finished = api.wait_for_job(job["id"])
+        proxy.set()
+    assert finished["status"] == "cancelled"
+    assert api.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
+    assert snapshot(api, source["uuid"]) == before
+    assert api.ok("GET", f"/v1/data_sources/{source['uuid']}")["status"] == "active"
+
+
+def test_a_delete_during_a_resync_wins_and_nothing_comes_back(
+        api: Client, stripe: str, aws: Callable[[str], Any]) -> None:
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url)
+        proxy.set(delay=0.2)  # a slow provider: the re-sync is still fetching when the delete comes
+        job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        time.sleep(1.0)
+        deleted = api.ok("DELETE", f"/v1/data_sources/{source['uuid']}", status=202)
+        assert api.get(f"/v1/data_sources/{source['uuid']}").status_code == 404
+        purge = api.wait_for_job(deleted["id"], timeout=180)
+    assert purge["status"] == "succeeded", purge
+    resync = api.ok("GET", f"/v1/jobs/{job['id']}", status=404)  # a job of a deleted source is gone with it
+    assert resync is not None
+    left = stored_items_mentioning(aws, source["uuid"])
+    leftovers = [item for items in left.values() for item in items]
+    assert sorted(item["sk"]["S"].split("#")[0] for item in leftovers) == ["AUDIT", "JOB"], left
+
+
+def test_custom_sources_cannot_be_resynced(api: Client) -> None:
+    uuid = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]["uuid"]
+    answer = api.post(f"/v1/data_sources/{uuid}/resync")
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "resync_not_supported"
+    assert "delete the source" in error["message"].lower() and "support" in error["message"].lower()
+    assert api.post(f"/v1/data_sources/{uuid}/resync", params={"dry_run": "true"}).status_code == 422
+
+
+def test_dry_run_lists_what_a_resync_would_remove_and_starts_nothing(api: Client, stripe: str) -> None:
+    source = create_stripe_source(api, stripe)
+    preview = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", params={"dry_run": "true"})
+    assert preview == {"overlays_removed": []}
+    assert len(api.ok("GET", f"/v1/data_sources/{source['uuid']}/jobs")["entries"]) == 1
+
+
+def test_the_cli_follows_a_resync_to_its_end(stack: dict[str, Any], api: Client, stripe: str) -> None:
+    source = create_stripe_source(api, stripe)
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    done = run_cli(stack, "sources", "resync", source["uuid"], key=key)
+    assert done.returncode == 0, done.stderr
+    assert "100%" in done.stdout and "resync_source succeeded" in done.stdout
+    as_json = run_cli(stack, "sources", "resync", source["uuid"], "--json", key=key)
+    job = json.loads(as_json.stdout.strip().splitlines()[-1])
+    shown = run_cli(stack, "jobs", "show", job["id"], "--json", key=key)
+    assert json.loads(shown.stdout)["status"] == "succeeded"
+
+
+def test_executions_are_named_within_aws_rules(stack: dict[str, Any], aws: Callable[[str], Any]) -> None:
+    sfn = aws("stepfunctions")
+    names = [e["name"] for machine in sfn.list_state_machines()["stateMachines"]
+             for e in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]]
+    assert names, "no execution ran"
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name) for name in names), names
