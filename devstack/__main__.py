@@ -1,0 +1,315 @@
+"""`python -m devstack serve|up|down|run`: the local stack's commands (the Makefile calls them).
+
+serve  run the whole stack in the foreground until Ctrl-C / SIGTERM
+up     start `serve` in the background (logs in .local/stack.log), return once everything answers
+down   stop what `up` started (its whole process group) and wait until its ports are free
+run    `serve` plus a demo account and a first command to try (the newcomer's command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from devstack import DEFAULT_TEMPLATE, LOCAL_DIR, STACK_NAME, load_endpoints
+
+LOG = logging.getLogger("devstack")
+
+UP_TIMEOUT = 60.0
+DOWN_TIMEOUT = 30.0
+
+
+# ------------------------------------------------------------------------------------------ arguments
+def _parameter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--free-ports", action="store_true", help="pick free ports (tests) instead of the fixed ones")
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (infra/template.yaml)")
+    parser.add_argument("--parameter", type=_parameter, action="append", default=[], metavar="KEY=VALUE",
+                        help="override a template parameter (repeatable)")
+    parser.add_argument("--stack-name", default=STACK_NAME)
+    parser.add_argument("--endpoints-file", type=Path, default=None,
+                        help="where to write endpoints.json (default: <state dir>/endpoints.json)")
+    parser.add_argument("--dynamodb-db-path", type=Path, default=None,
+                        help="keep DynamoDB Local's data in this directory (-dbPath) instead of in memory")
+    parser.add_argument("--no-stripe", action="store_true", help="do not start the Stripe emulator")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not fire the template's schedules")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--state-dir", type=Path, default=LOCAL_DIR,
+                        help="where stack.pid, stack.log and endpoints.json live (default .local/)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the stack in the foreground"),
+                       ("run", "serve, plus a demo account and a first command to try"),
+                       ("up", "start the stack in the background and wait until it answers")):
+        sub = commands.add_parser(name, help=text)
+        _stack_options(sub)
+        if name == "up":
+            sub.add_argument("--timeout", type=float, default=UP_TIMEOUT)
+    down = commands.add_parser("down", help="stop the stack `up` started")
+    down.add_argument("--timeout", type=float, default=DOWN_TIMEOUT)
+    return parser
+
+
+def _endpoints_file(args: argparse.Namespace) -> Path:
+    return Path(args.endpoints_file or args.state_dir / "endpoints.json").resolve()
+
+
+def _stack_config(args: argparse.Namespace) -> Any:
+    from devstack.stack import Ports, StackConfig
+
+    return StackConfig(
+        ports=Ports.free() if args.free_ports else Ports.from_env(),
+        template_path=args.template.resolve(),
+        parameters=dict(args.parameter),
+        stack_name=args.stack_name,
+        endpoints_file=_endpoints_file(args),
+        dynamodb_db_path=args.dynamodb_db_path.resolve() if args.dynamodb_db_path else None,
+        stripe=not args.no_stripe,
+        scheduler=not args.no_scheduler,
+    )
+
+
+# ------------------------------------------------------------------------------------------ serve / run
+class _Stop(Exception):
+    pass
+
+
+def serve(args: argparse.Namespace, after_start: Any = None) -> int:
+    from devstack.stack import LocalStack
+    from devstack.template import TemplateError
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        LOG.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+        if not started.is_set():
+            raise _Stop()
+
+    started = threading.Event()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack = LocalStack(_stack_config(args))
+    except (TemplateError, OSError, ValueError) as exc:
+        LOG.error("%s", exc)
+        return 2
+    try:
+        endpoints = stack.start()
+        started.set()
+        LOG.info("endpoints: %s", json.dumps({k: endpoints[k] for k in ("api", "dynamodb", "aws", "stripe")}))
+        if after_start is not None:
+            after_start(endpoints)
+        while not stop.wait(1.0):
+            failed = stack.failed_part()
+            if failed:
+                LOG.error("%s\nstopping the stack", failed)
+                return 1
+        return 0
+    except _Stop:
+        return 0
+    except Exception as exc:
+        LOG.error("the local stack failed: %s", exc, exc_info=args.verbose)
+        return 1
+    finally:
+        started.set()
+        stack.stop()
+        LOG.info("local stack stopped")
+
+
+def demo(endpoints: dict[str, Any]) -> None:
+    """What `run` shows a newcomer once the stack is up. Add more demo steps here."""
+    api = endpoints["api"]
+    try:
+        from sourcesync.services.accounts import create_account
+    except ImportError as exc:
+        print(f"\n[devstack] cannot create the demo account: the product layer has no "
+              f"sourcesync.services.accounts.create_account yet ({exc}).\n"
+              f"The stack is up anyway: API {api}\n", flush=True)
+        return
+    from devstack.stack import clear_settings_cache
+
+    clear_settings_cache()
+    account = create_account(name="demo")
+    key = account["api_key"] if isinstance(account, dict) else account.api_key
+    account_id = account["account_id"] if isinstance(account, dict) else account.account_id
+    print(
+        "\n"
+        "SourceSync is running locally.\n"
+        f"  API             {api}\n"
+        f"  DynamoDB Local  {endpoints['dynamodb']}\n"
+        f"  AWS (moto)      {endpoints['aws']}\n"
+        f"  Stripe (local)  {endpoints['stripe']}\n"
+        f"\nDemo account {account_id}, API key:\n  {key}\n"
+        "\nTry:\n"
+        f"  export KEY={key}\n"
+        f'  curl -H "Authorization: Bearer $KEY" {api}/v1/data_sources\n'
+        "\nCtrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return serve(args, after_start=demo)
+
+
+# ------------------------------------------------------------------------------------------ up / down
+def _pid_file(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir).resolve() / "stack.pid"
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="ascii").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _running(pid: int | None) -> bool:
+    from devstack.stack import _pid_running
+
+    return pid is not None and _pid_running(pid)
+
+
+def _all_answer(endpoints: dict[str, Any]) -> bool:
+    from devstack.dynamodb_local import dynamodb_client
+    from devstack.ports import http_answers
+    from devstack.stripe_emulator import TEST_SECRET_KEY
+
+    if not http_answers(f"{endpoints['api']}/"):
+        return False
+    dynamodb_client(endpoints["dynamodb"]).list_tables(Limit=1)
+    if not http_answers(f"{endpoints['aws']}/moto-api/"):
+        return False
+    stripe = endpoints.get("stripe")
+    return not stripe or http_answers(f"{stripe}/v1/customers?limit=1",
+                                      {"Authorization": f"Bearer {TEST_SECRET_KEY}"})
+
+
+def up(args: argparse.Namespace) -> int:
+    from devstack.ports import wait_until
+    from devstack.stack import stop_process_group, tail
+
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pid_file, log_file, endpoints_file = _pid_file(args), state_dir / "stack.log", _endpoints_file(args)
+    pid = _read_pid(pid_file)
+    if _running(pid):
+        print(f"the local stack is already up (pid {pid}); endpoints in {endpoints_file}")
+        return 0
+    pid_file.unlink(missing_ok=True)
+    endpoints_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "devstack", "--state-dir", str(state_dir)]
+    argv += ["-v"] if args.verbose else []
+    argv += ["serve", "--template", str(args.template.resolve()), "--stack-name", args.stack_name,
+             "--endpoints-file", str(endpoints_file)]
+    argv += ["--free-ports"] if args.free_ports else []
+    argv += ["--no-stripe"] if args.no_stripe else []
+    argv += ["--no-scheduler"] if args.no_scheduler else []
+    if args.dynamodb_db_path:
+        argv += ["--dynamodb-db-path", str(args.dynamodb_db_path.resolve())]
+    for key, value in args.parameter:
+        argv += ["--parameter", f"{key}={value}"]
+    started = time.monotonic()
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            argv, cwd=Path(__file__).resolve().parents[1], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    pid_file.write_text(f"{process.pid}\n", encoding="ascii")
+
+    def ready() -> bool:
+        return endpoints_file.exists() and _all_answer(json.loads(endpoints_file.read_text(encoding="utf-8")))
+
+    if not wait_until(ready, args.timeout, 0.2, alive=lambda: process.poll() is None):
+        code = process.poll()
+        stop_process_group(process.pid, timeout=10)
+        pid_file.unlink(missing_ok=True)
+        reason = f"exited with code {code}" if code is not None else f"did not answer in {args.timeout:.0f} s"
+        print(f"the local stack {reason}; the end of {log_file}:\n{tail(log_file)}", file=sys.stderr)
+        return 1
+    endpoints = load_endpoints(endpoints_file)
+    print(f"the local stack is up in {time.monotonic() - started:.1f} s (pid {process.pid}, log {log_file})")
+    for name in ("api", "dynamodb", "aws", "stripe"):
+        print(f"  {name:9} {endpoints.get(name)}")
+    print(f"  endpoints {endpoints_file}")
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    from devstack.ports import wait_port_free
+    from devstack.stack import stop_process_group
+
+    state_dir = Path(args.state_dir).resolve()
+    pid_file = _pid_file(args)
+    endpoints_file = state_dir / "endpoints.json"
+    pid = _read_pid(pid_file)
+    if not _running(pid):
+        pid_file.unlink(missing_ok=True)
+        print("the local stack is not running")
+        return 0
+    assert pid is not None
+    ports: list[int] = []
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        endpoints = load_endpoints(endpoints_file)
+        ports = [int(str(endpoints[k]).rsplit(":", 1)[1]) for k in ("api", "dynamodb", "aws", "stripe")
+                 if endpoints.get(k)]
+    started = time.monotonic()
+    orderly = stop_process_group(pid, timeout=args.timeout)
+    busy = [port for port in ports if not wait_port_free(port, 10)]
+    pid_file.unlink(missing_ok=True)
+    endpoints_file.unlink(missing_ok=True)
+    how = "" if orderly else " (it had to be killed)"
+    print(f"the local stack (pid {pid}) is down in {time.monotonic() - started:.1f} s{how}")
+    if busy:
+        print(f"ports still in use: {busy}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    commands = {"serve": serve, "run": run, "up": up, "down": down}
+    return int(commands[args.command](args))
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: after serve, deallocating moto's thousands of modules and
+    objects takes seconds, and everything that needed stopping (children, servers, files) already is."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    _exit_now(main())
