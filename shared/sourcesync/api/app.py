@@ -22,6 +22,8 @@ from sourcesync.store.accounts import Principal
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else).
+SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess"})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -71,7 +73,10 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     body = raw_body(app)
     if len(body) > get_settings().max_body_bytes:
         raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
-    app.append_context(principal=authenticate(_api_key(app)))
+    caller = authenticate(_api_key(app))
+    if caller.role == "support" and app.current_event.raw_event.get("routeKey") not in SUPPORT_ROUTES:
+        raise errors.ForbiddenError("A support key may only reprocess data sources.")
+    app.append_context(principal=caller)
     return next_middleware(app)
 
 

@@ -32,6 +32,10 @@ def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return steps.finish(job)
     if action == "abort":
         return steps.abort(job, event.get("error"))
+    if action == "reprocess":
+        from sourcesync.pipeline.reprocess import reprocess
+
+        return reprocess(job)
     if action == "continue":
         return steps.continue_in_new_execution(job)
     raise ValueError(f"Unknown action {action!r}")

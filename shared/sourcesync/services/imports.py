@@ -10,7 +10,6 @@ says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sourcesync.api.import_models import (
@@ -19,6 +18,7 @@ from sourcesync.api.import_models import (
     ImportInvoicesRequest,
     ImportPlansRequest,
 )
+from sourcesync.derived import derive_subscription
 from sourcesync.errors import InvalidRequestError, UnprocessableError
 from sourcesync.records import (
     AnyRecord,
@@ -149,20 +149,9 @@ def _derived_subscriptions(source: Item, lines: dict[tuple[str, str], list[tuple
                                         IMPORT_GENERATION)
     versions = []
     for key, entries in lines.items():
-        latest_invoice, latest_line = max(entries, key=lambda e: (e[1].service_period_end, e[0].date))
-        started = min(line.service_period_start for _, line in entries)
-        cancellations = [line.cancelled_at for _, line in entries if line.cancelled_at]
-        cancelled: datetime | None = max(cancellations) if cancellations else None
         previous = stored.get(keys[key])
-        if previous is not None and isinstance(previous.record, SubscriptionRecord):
-            started = min(started, previous.record.started_at)
-            renewed_after = max(line.service_period_start for _, line in entries)
-            if cancelled is None and previous.record.cancelled_at and previous.record.cancelled_at > renewed_after:
-                cancelled = previous.record.cancelled_at
-        record = SubscriptionRecord(
-            external_id=key[1], customer_external_id=key[0], plan_external_id=latest_line.plan_external_id,
-            quantity=latest_line.quantity, status="cancelled" if cancelled else "active",
-            currency=latest_invoice.currency, started_at=started, cancelled_at=cancelled,
-        )
+        record = derive_subscription(key[0], key[1], [(inv.date, inv.currency, line) for inv, line in entries],
+                                     previous.record if previous and isinstance(previous.record,
+                                                                                SubscriptionRecord) else None)
         versions.append(_version(source, RecordKind.SUBSCRIPTIONS, record, key[0]))
     return versions

@@ -35,3 +35,26 @@ def preview(principal: Principal, uuid: str) -> dict[str, Any]:
 def start(principal: Principal, uuid: str) -> Item:
     source = _resyncable(principal, uuid)
     return start_source_job(principal.account_id, source["uuid"], "resync_source", principal.key_id)
+
+
+def reprocess(principal: Principal, uuid: str) -> Item:
+    """A `support` key rebuilds a source's derived data from its stored records, in any account; the
+    call is audited. Member keys get 403 (the route is for operators)."""
+    from sourcesync.clock import now_iso
+    from sourcesync.errors import ForbiddenError, NotFoundError
+    from sourcesync.log import logger
+    from sourcesync.store.accounts import get_account_store
+    from sourcesync.store.sources import get_source_store
+
+    if principal.role != "support":
+        raise ForbiddenError("Only a support key may reprocess a data source.")
+    source = get_source_store().find(uuid)
+    if source is None or source.get("status") == "deleting":
+        raise NotFoundError("No such data source.")
+    job = start_source_job(source["account_id"], uuid, "reprocess", principal.key_id)
+    record = {"action": "reprocess", "account_id": source["account_id"], "data_source_uuid": uuid,
+              "key_id": principal.key_id, "key_account_id": principal.account_id, "role": principal.role,
+              "at": now_iso(), "job_id": job["job_id"]}
+    logger.info("Audit: data source reprocessed by support", audit=record)
+    get_account_store().put_audit(source["account_id"], f"{record['at']}#{job['job_id']}", record)
+    return job

@@ -274,6 +274,13 @@ class RecordStore:
             candidates = [r for r in candidates if r.uuid < cut]
         return candidates[:limit], len(candidates) > limit or cut is not None
 
+    def all_visible(self, data_source_uuid: str, view: View) -> list[StoredRecord]:
+        """Every record of a source that the view admits (a full read: for reprocessing)."""
+        found: list[StoredRecord] = []
+        for pk in partition_keys(data_source_uuid):
+            found.extend(self.visible(self._query(pk), view))
+        return found
+
     def count_items(self, data_source_uuid: str) -> int:
         total = 0
         for pk in partition_keys(data_source_uuid):

@@ -38,6 +38,16 @@ class SourceStore:
         answer = ddb().get_item(TableName=self.table, Key=source_key(account_id, uuid), ConsistentRead=True)
         return from_item(answer["Item"]) if "Item" in answer else None
 
+    def find(self, uuid: str) -> Item | None:
+        """A source by uuid in any account (support operations only), through the `by_uuid` index."""
+        answer = ddb().query(TableName=self.table, IndexName="by_uuid", KeyConditionExpression="#u = :u",
+                             ExpressionAttributeNames={"#u": "uuid"}, ExpressionAttributeValues=to_item({":u": uuid}))
+        items = answer.get("Items", [])
+        if not items:
+            return None
+        keys = from_item(items[0])
+        return self.get(keys["pk"].removeprefix("A#"), uuid)
+
     def list_page(self, account_id: str, limit: int, after_uuid: str | None) -> tuple[list[Item], str | None]:
         """One page of the account's live sources and the uuid to continue after (None: no more)."""
         request: dict[str, Any] = {

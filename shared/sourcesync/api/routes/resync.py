@@ -31,3 +31,8 @@ def resync_data_source(uuid: str) -> Response[str]:
 @router.post("/v1/jobs/<job_id>/cancel")
 def cancel_job(job_id: str) -> Response[str]:
     return accepted(jobs.cancel(principal(router), job_id))
+
+
+@router.post("/v1/data_sources/<uuid>/reprocess")
+def reprocess_data_source(uuid: str) -> Response[str]:
+    return accepted(resync.reprocess(principal(router), uuid))
