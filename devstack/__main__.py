@@ -138,39 +138,60 @@ def serve(args: argparse.Namespace, after_start: Any = None) -> int:
         LOG.info("local stack stopped")
 
 
-def demo(endpoints: dict[str, Any]) -> None:
-    """What `run` shows a newcomer once the stack is up. Add more demo steps here."""
-    api = endpoints["api"]
-    try:
-        from sourcesync.services.accounts import create_account
-    except ImportError as exc:
-        print(f"\n[devstack] cannot create the demo account: the product layer has no "
-              f"sourcesync.services.accounts.create_account yet ({exc}).\n"
-              f"The stack is up anyway: API {api}\n", flush=True)
-        return
-    from devstack.stack import clear_settings_cache
+DEMO_CUSTOMERS = 300
 
+
+def demo(endpoints: dict[str, Any]) -> None:
+    """What `run` shows a newcomer once the stack is up: a demo account, a small subscription business at
+    the Stripe emulator, a `stripe` data source importing it (followed with the progress bar), and what
+    to try next."""
+    from devstack.stack import clear_settings_cache
+    from devstack.stripe_seed import TEST_KEY, seed_business
+    from sourcesync.cli import Api, follow
+    from sourcesync.services.accounts import create_account
+
+    api = endpoints["api"]
     clear_settings_cache()
     account = create_account(name="demo")
-    key = account["api_key"] if isinstance(account, dict) else account.api_key
-    account_id = account["account_id"] if isinstance(account, dict) else account.account_id
+    print(f"\nSeeding the Stripe emulator with a demo business ({DEMO_CUSTOMERS} customers on monthly and "
+          "yearly plans, some cancelled)...", flush=True)
+    seed_business(endpoints["stripe"], customers=DEMO_CUSTOMERS)
+    client = Api(api, account.api_key)
+    created = client.call("POST", "/v1/data_sources", {
+        "name": "Demo Stripe", "system": "stripe", "credentials": {"api_key": TEST_KEY},
+        "options": {"api_base": endpoints["stripe"]}})
+    source = created["data_source"]["uuid"]
+    print(f"Created the data source {source}; its first import:", flush=True)
+    follow(client, created["job"], as_json=False)
+    customer = client.call("GET", "/v1/customers", params={"data_source_uuid": source, "per_page": 1})["entries"]
     print(
         "\n"
         "SourceSync is running locally.\n"
         f"  API             {api}\n"
         f"  DynamoDB Local  {endpoints['dynamodb']}\n"
-        f"  AWS (moto)      {endpoints['aws']}\n"
+        f"  AWS (moto)      {endpoints['aws']}  (Step Functions executions: list_executions on it)\n"
         f"  Stripe (local)  {endpoints['stripe']}\n"
-        f"\nDemo account {account_id}, API key:\n  {key}\n"
-        "\nTry:\n"
-        f"  export KEY={key}\n"
-        f'  curl -H "Authorization: Bearer $KEY" {api}/v1/data_sources\n'
+        f"\nDemo account {account.account_id}, API key:\n  {account.api_key}\n"
+        "\nTry, in another terminal:\n"
+        f"  export SOURCESYNC_API_URL={api} SOURCESYNC_API_KEY={account.api_key}\n"
+        '  curl -H "Authorization: Bearer $SOURCESYNC_API_KEY" $SOURCESYNC_API_URL/v1/data_sources\n'
+        "  .venv/bin/sourcesync sources list\n"
+        f"  .venv/bin/sourcesync sources resync {source}      # re-sync, with a live progress bar\n"
+        + (f"  curl -H \"Authorization: Bearer $SOURCESYNC_API_KEY\" "
+           f"$SOURCESYNC_API_URL/v1/customers/{customer[0]['uuid']}\n" if customer else "")
+        + f"  .venv/bin/sourcesync sources delete {source}      # erase it (asks for its name)\n"
         "\nCtrl-C stops everything.\n",
         flush=True,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    """`serve` plus the demo, quieter: the functions log warnings only and requests are not logged."""
+    if not any(key == "LogLevel" for key, _ in args.parameter):
+        args.parameter.append(("LogLevel", "WARNING"))
+    if not args.verbose:
+        logging.getLogger("devstack.api").setLevel(logging.WARNING)
+        logging.getLogger("devstack.scheduler").setLevel(logging.WARNING)
     return serve(args, after_start=demo)
 
 
