@@ -34,10 +34,10 @@ down:                ## stop exactly what `make up` started
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check shared functions
+	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy shared/sourcesync functions
+	$(VENV)/bin/mypy shared/sourcesync functions devstack
 
 test: setup lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure
 	$(VENV)/bin/pytest -q

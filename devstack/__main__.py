@@ -41,27 +41,48 @@ def _parameter(text: str) -> tuple[str, str]:
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--free-ports", action="store_true", help="pick free ports (tests) instead of the fixed ones")
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (infra/template.yaml)")
-    parser.add_argument("--parameter", type=_parameter, action="append", default=[], metavar="KEY=VALUE",
-                        help="override a template parameter (repeatable)")
+    parser.add_argument(
+        "--parameter",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a template parameter (repeatable)",
+    )
     parser.add_argument("--stack-name", default=STACK_NAME)
-    parser.add_argument("--endpoints-file", type=Path, default=None,
-                        help="where to write endpoints.json (default: <state dir>/endpoints.json)")
-    parser.add_argument("--dynamodb-db-path", type=Path, default=None,
-                        help="keep DynamoDB Local's data in this directory (-dbPath) instead of in memory")
+    parser.add_argument(
+        "--endpoints-file",
+        type=Path,
+        default=None,
+        help="where to write endpoints.json (default: <state dir>/endpoints.json)",
+    )
+    parser.add_argument(
+        "--dynamodb-db-path",
+        type=Path,
+        default=None,
+        help="keep DynamoDB Local's data in this directory (-dbPath) instead of in memory",
+    )
     parser.add_argument("--no-stripe", action="store_true", help="do not start the Stripe emulator")
     parser.add_argument("--no-scheduler", action="store_true", help="do not fire the template's schedules")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--state-dir", type=Path, default=LOCAL_DIR,
-                        help="where stack.pid, stack.log and endpoints.json live (default .local/)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=LOCAL_DIR,
+        help="where stack.pid, stack.log and endpoints.json live (default .local/)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("serve", "run the stack in the foreground"),
-                       ("run", "serve, plus a demo account and a first command to try"),
-                       ("up", "start the stack in the background and wait until it answers")):
+    for name, text in (
+        ("serve", "run the stack in the foreground"),
+        ("run", "serve, plus a demo account and a first command to try"),
+        ("up", "start the stack in the background and wait until it answers"),
+    ):
         sub = commands.add_parser(name, help=text)
         _stack_options(sub)
         if name == "up":
@@ -153,13 +174,23 @@ def demo(endpoints: dict[str, Any]) -> None:
     api = endpoints["api"]
     clear_settings_cache()
     account = create_account(name="demo")
-    print(f"\nSeeding the Stripe emulator with a demo business ({DEMO_CUSTOMERS} customers on monthly and "
-          "yearly plans, some cancelled)...", flush=True)
+    print(
+        f"\nSeeding the Stripe emulator with a demo business ({DEMO_CUSTOMERS} customers on monthly and "
+        "yearly plans, some cancelled)...",
+        flush=True,
+    )
     seed_business(endpoints["stripe"], customers=DEMO_CUSTOMERS)
     client = Api(api, account.api_key)
-    created = client.call("POST", "/v1/data_sources", {
-        "name": "Demo Stripe", "system": "stripe", "credentials": {"api_key": TEST_KEY},
-        "options": {"api_base": endpoints["stripe"]}})
+    created = client.call(
+        "POST",
+        "/v1/data_sources",
+        {
+            "name": "Demo Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": TEST_KEY},
+            "options": {"api_base": endpoints["stripe"]},
+        },
+    )
     source = created["data_source"]["uuid"]
     print(f"Created the data source {source}; its first import:", flush=True)
     follow(client, created["job"], as_json=False)
@@ -177,8 +208,12 @@ def demo(endpoints: dict[str, Any]) -> None:
         '  curl -H "Authorization: Bearer $SOURCESYNC_API_KEY" $SOURCESYNC_API_URL/v1/data_sources\n'
         "  .venv/bin/sourcesync sources list\n"
         f"  .venv/bin/sourcesync sources resync {source}      # re-sync, with a live progress bar\n"
-        + (f"  curl -H \"Authorization: Bearer $SOURCESYNC_API_KEY\" "
-           f"$SOURCESYNC_API_URL/v1/customers/{customer[0]['uuid']}\n" if customer else "")
+        + (
+            f'  curl -H "Authorization: Bearer $SOURCESYNC_API_KEY" '
+            f"$SOURCESYNC_API_URL/v1/customers/{customer[0]['uuid']}\n"
+            if customer
+            else ""
+        )
         + f"  .venv/bin/sourcesync sources delete {source}      # erase it (asks for its name)\n"
         "\nCtrl-C stops everything.\n",
         flush=True,
@@ -224,8 +259,7 @@ def _all_answer(endpoints: dict[str, Any]) -> bool:
     if not http_answers(f"{endpoints['aws']}/moto-api/"):
         return False
     stripe = endpoints.get("stripe")
-    return not stripe or http_answers(f"{stripe}/v1/customers?limit=1",
-                                      {"Authorization": f"Bearer {TEST_SECRET_KEY}"})
+    return not stripe or http_answers(f"{stripe}/v1/customers?limit=1", {"Authorization": f"Bearer {TEST_SECRET_KEY}"})
 
 
 def up(args: argparse.Namespace) -> int:
@@ -243,8 +277,15 @@ def up(args: argparse.Namespace) -> int:
     endpoints_file.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "devstack", "--state-dir", str(state_dir)]
     argv += ["-v"] if args.verbose else []
-    argv += ["serve", "--template", str(args.template.resolve()), "--stack-name", args.stack_name,
-             "--endpoints-file", str(endpoints_file)]
+    argv += [
+        "serve",
+        "--template",
+        str(args.template.resolve()),
+        "--stack-name",
+        args.stack_name,
+        "--endpoints-file",
+        str(endpoints_file),
+    ]
     argv += ["--free-ports"] if args.free_ports else []
     argv += ["--no-stripe"] if args.no_stripe else []
     argv += ["--no-scheduler"] if args.no_scheduler else []
@@ -255,8 +296,12 @@ def up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
-            argv, cwd=Path(__file__).resolve().parents[1], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     pid_file.write_text(f"{process.pid}\n", encoding="ascii")
 
@@ -294,8 +339,9 @@ def down(args: argparse.Namespace) -> int:
     ports: list[int] = []
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
         endpoints = load_endpoints(endpoints_file)
-        ports = [int(str(endpoints[k]).rsplit(":", 1)[1]) for k in ("api", "dynamodb", "aws", "stripe")
-                 if endpoints.get(k)]
+        ports = [
+            int(str(endpoints[k]).rsplit(":", 1)[1]) for k in ("api", "dynamodb", "aws", "stripe") if endpoints.get(k)
+        ]
     started = time.monotonic()
     orderly = stop_process_group(pid, timeout=args.timeout)
     busy = [port for port in ports if not wait_port_free(port, 10)]

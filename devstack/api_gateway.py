@@ -124,8 +124,9 @@ def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
     ]
 
 
-def build_v2_event(request: Request, route: RouteSpec, path_parameters: dict[str, str],
-                   info: RequestInfo) -> dict[str, Any]:
+def build_v2_event(
+    request: Request, route: RouteSpec, path_parameters: dict[str, str], info: RequestInfo
+) -> dict[str, Any]:
     """The HTTP API payload format 2.0 event."""
     header_pairs = [(k.lower(), v) for k, v in request.headers.items()]
     header_pairs += [(k, v) for k, v in _forwarded_headers(request) if k not in dict(header_pairs)]
@@ -172,8 +173,9 @@ def build_v2_event(request: Request, route: RouteSpec, path_parameters: dict[str
     return event
 
 
-def build_v1_event(request: Request, route: RouteSpec, path_parameters: dict[str, str],
-                   info: RequestInfo) -> dict[str, Any]:
+def build_v1_event(
+    request: Request, route: RouteSpec, path_parameters: dict[str, str], info: RequestInfo
+) -> dict[str, Any]:
     """The REST API (payload format 1.0) proxy event."""
     header_pairs = list(request.headers.items())
     multi_headers = _multi(header_pairs)
@@ -196,8 +198,10 @@ def build_v1_event(request: Request, route: RouteSpec, path_parameters: dict[str
             "apiId": info.api_id,
             "domainName": request.host,
             "httpMethod": request.method,
-            "identity": {"sourceIp": request.remote_addr or "127.0.0.1",
-                         "userAgent": request.headers.get("User-Agent", "")},
+            "identity": {
+                "sourceIp": request.remote_addr or "127.0.0.1",
+                "userAgent": request.headers.get("User-Agent", ""),
+            },
             "path": f"/{info.stage}{request.path}",
             "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
             "requestId": info.request_id,
@@ -256,15 +260,23 @@ def response_from_result(result: Any, payload_format: str = "2.0") -> Response:
 
 def _message(status: int, message: str) -> Response:
     # API Gateway's own compact JSON: {"message":"Not Found"}
-    return Response(json.dumps({"message": message}, separators=(",", ":")), status=status,
-                    content_type="application/json")
+    return Response(
+        json.dumps({"message": message}, separators=(",", ":")), status=status, content_type="application/json"
+    )
 
 
 class ApiGateway:
     """The WSGI app of the local API, and its threaded server."""
 
-    def __init__(self, routes: Iterable[RouteSpec], runtime: LambdaRuntime = RUNTIME, *,
-                 api_id: str = "devstack01", stage: str = "$default", rest_stage: str = "Prod") -> None:
+    def __init__(
+        self,
+        routes: Iterable[RouteSpec],
+        runtime: LambdaRuntime = RUNTIME,
+        *,
+        api_id: str = "devstack01",
+        stage: str = "$default",
+        rest_stage: str = "Prod",
+    ) -> None:
         self.runtime = runtime
         self.api_id = api_id
         self.stage = stage
@@ -291,8 +303,13 @@ class ApiGateway:
         request = Request(environ)
         started = time.monotonic()
         response = self.handle(request)
-        LOG.info("%s %s -> %d (%.0f ms)", request.method, request.full_path.rstrip("?"), response.status_code,
-                 (time.monotonic() - started) * 1000)
+        LOG.info(
+            "%s %s -> %d (%.0f ms)",
+            request.method,
+            request.full_path.rstrip("?"),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
         return response(environ, start_response)
 
     def match(self, request: Request) -> tuple[RouteSpec, dict[str, str]] | None:
@@ -323,14 +340,20 @@ class ApiGateway:
         try:
             result = self.runtime.invoke(route.function_name, event, request_id=info.request_id)
         except Exception as exc:
-            LOG.error("%s %s -> %s raised:\n%s", request.method, request.path, route.function_name,
-                      "".join(traceback.format_exception(exc)).rstrip())
+            LOG.error(
+                "%s %s -> %s raised:\n%s",
+                request.method,
+                request.path,
+                route.function_name,
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
             return _message(500, "Internal Server Error")
         try:
             return response_from_result(result, route.payload_format)
         except (MalformedResponseError, ValueError, TypeError) as exc:
-            LOG.error("%s %s -> %s returned a malformed response: %s", request.method, request.path,
-                      route.function_name, exc)
+            LOG.error(
+                "%s %s -> %s returned a malformed response: %s", request.method, request.path, route.function_name, exc
+            )
             if v2:
                 return _message(500, "Internal Server Error")
             return _message(502, "Internal server error")

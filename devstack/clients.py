@@ -13,6 +13,10 @@ def aws_client(service: str, endpoint_url: str, *, region: str = REGION, **kwarg
 
     factory: Any = boto3.client  # typed as Any: boto3-stubs only accepts literal service names
     return factory(
-        service, endpoint_url=endpoint_url, region_name=region,
-        aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY, **kwargs,
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+        **kwargs,
     )

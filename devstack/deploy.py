@@ -93,8 +93,9 @@ class Deployment:
 
 
 class Deployer:
-    def __init__(self, template: Template, *, aws_endpoint: str, dynamodb_endpoint: str,
-                 runtime: LambdaRuntime = RUNTIME) -> None:
+    def __init__(
+        self, template: Template, *, aws_endpoint: str, dynamodb_endpoint: str, runtime: LambdaRuntime = RUNTIME
+    ) -> None:
         self.template = template
         self.aws_endpoint = aws_endpoint
         self.dynamodb_endpoint = dynamodb_endpoint
@@ -118,8 +119,15 @@ class Deployer:
         self.deploy_state_machines(role_arn)
         self.deploy_rules()
         LOG.info("deployed %s (%d resources)", self.template.path.name, len(self.template.resources))
-        return Deployment(self.template, self.template.resource_map(), environment, role_arn,
-                          self.aws_endpoint, self.dynamodb_endpoint, created)
+        return Deployment(
+            self.template,
+            self.template.resource_map(),
+            environment,
+            role_arn,
+            self.aws_endpoint,
+            self.dynamodb_endpoint,
+            created,
+        )
 
     def ensure_role(self) -> str:
         iam = self.client("iam")
@@ -175,11 +183,11 @@ class Deployer:
         sfn = self.client("stepfunctions")
         for machine in self.template.state_machines():
             try:
-                sfn.create_state_machine(name=machine.name, definition=machine.definition, roleArn=role_arn,
-                                         type=machine.type)
+                sfn.create_state_machine(
+                    name=machine.name, definition=machine.definition, roleArn=role_arn, type=machine.type
+                )
             except sfn.exceptions.StateMachineAlreadyExists:
-                sfn.update_state_machine(stateMachineArn=machine.arn, definition=machine.definition,
-                                         roleArn=role_arn)
+                sfn.update_state_machine(stateMachineArn=machine.arn, definition=machine.definition, roleArn=role_arn)
             LOG.debug("state machine %s", machine.arn)
 
     def deploy_rules(self) -> None:

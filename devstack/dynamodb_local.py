@@ -45,8 +45,14 @@ def dynamodb_client(endpoint: str) -> Any:
 class DynamoDBLocal:
     """A DynamoDB Local process (always -sharedDb: one database whatever the credentials and region)."""
 
-    def __init__(self, port: int | None = None, *, db_path: Path | None = None,
-                 npm_prefix: Path = NPM_PREFIX, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        db_path: Path | None = None,
+        npm_prefix: Path = NPM_PREFIX,
+        log_path: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.db_path = db_path
         self.npm_prefix = npm_prefix
@@ -64,8 +70,15 @@ class DynamoDBLocal:
             raise DynamoDBLocalNotInstalledError("java not found on PATH: DynamoDB Local needs a Java 17+ runtime")
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
         return [
-            java, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}", "-jar", str(jar_dir / "DynamoDBLocal.jar"),
-            *storage, "-sharedDb", "-disableTelemetry", "-port", str(self.port),
+            java,
+            f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar_dir / "DynamoDBLocal.jar"),
+            *storage,
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
         ]
 
     def launch(self) -> DynamoDBLocal:

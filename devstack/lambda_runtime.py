@@ -124,8 +124,9 @@ class LambdaRuntime:
             self._functions[spec.name] = spec
             self._handlers.pop(spec.name, None)
         if not spec.module_file.is_file():
-            LOG.warning("%s: handler file %s does not exist (yet): invoking it will fail", spec.logical_id,
-                        spec.module_file)
+            LOG.warning(
+                "%s: handler file %s does not exist (yet): invoking it will fail", spec.logical_id, spec.module_file
+            )
 
     def functions(self) -> list[FunctionSpec]:
         with self._lock:
@@ -219,8 +220,12 @@ class LambdaRuntime:
         finally:
             elapsed = time.monotonic() - started
             if elapsed > spec.timeout:
-                LOG.warning("%s ran %.1f s, over its Timeout of %s s: AWS would have stopped it",
-                            spec.name, elapsed, spec.timeout)
+                LOG.warning(
+                    "%s ran %.1f s, over its Timeout of %s s: AWS would have stopped it",
+                    spec.name,
+                    elapsed,
+                    spec.timeout,
+                )
 
     def invoke_payload(self, name_or_arn: str, payload: bytes | str | None) -> tuple[bytes, bool]:
         """Lambda's Invoke contract: JSON in, (JSON out, errored); errors become Lambda's error payload."""
@@ -236,8 +241,9 @@ class LambdaRuntime:
         try:
             return _json_bytes(result), False
         except (TypeError, ValueError) as exc:
-            return _json_bytes({"errorType": "Runtime.MarshalError",
-                                "errorMessage": f"Unable to marshal response: {exc}"}), True
+            return _json_bytes(
+                {"errorType": "Runtime.MarshalError", "errorMessage": f"Unable to marshal response: {exc}"}
+            ), True
 
     def invoke_async(self, name_or_arn: str, payload: bytes | str | None) -> None:
         """Lambda's asynchronous invoke: run on a background thread (errors are logged, as Lambda would)."""

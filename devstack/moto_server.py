@@ -31,8 +31,9 @@ BOTO_CLIENT_MODULE = "moto.stepfunctions.parser.asl.utils.boto_client"
 class MotoServer:
     """moto's ThreadedMotoServer with execution on and the in-process Lambda patch installed."""
 
-    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1",
-                 dynamodb_endpoint: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, host: str = "127.0.0.1", dynamodb_endpoint: str | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port()
         self.dynamodb_endpoint = dynamodb_endpoint
@@ -57,7 +58,9 @@ class MotoServer:
 
     def configure(self, config: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.url}/moto-api/config", data=json.dumps(config).encode(), method="POST",
+            f"{self.url}/moto-api/config",
+            data=json.dumps(config).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -133,7 +136,9 @@ def route_sfn_dynamodb(endpoint: str | None = None) -> None:
         from botocore.config import Config
 
         return aws_client(
-            "dynamodb", dynamodb_url, region=region,
+            "dynamodb",
+            dynamodb_url,
+            region=region,
             config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
         )
 

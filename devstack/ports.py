@@ -46,8 +46,9 @@ def ensure_free(port: int, what: str) -> None:
         )
 
 
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1,
-               alive: Callable[[], bool] | None = None) -> bool:
+def wait_until(
+    check: Callable[[], bool], timeout: float, interval: float = 0.1, alive: Callable[[], bool] | None = None
+) -> bool:
     """Poll `check` until it returns True; False on timeout or as soon as `alive()` says False."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

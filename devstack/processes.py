@@ -33,8 +33,15 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 class ChildProcess:
     """A long-running child whose output goes to a log file (shown when it fails to start)."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, cwd: Path | None = None,
-                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.cwd = cwd
@@ -53,8 +60,13 @@ class ChildProcess:
         LOG.debug("starting %s: %s", self.name, " ".join(self.argv))
         # Started from the thread that lives as long as the stack: PDEATHSIG fires when that thread ends.
         self.process = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         return self
 

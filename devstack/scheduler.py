@@ -90,6 +90,7 @@ def parse_schedule(expression: str) -> Schedule:
 
 def _map_dow_token(token: str) -> str:
     """One AWS day-of-week list item (1-7 = SUN-SAT, names, ranges, `6L`, `2#3`) -> croniter's (0-6)."""
+
     def number(text: str) -> str:
         if text.isdigit():
             value = int(text)
@@ -133,8 +134,9 @@ def aws_cron_to_croniter(fields_text: str) -> str:
     return expression
 
 
-def scheduled_event(rule_arn: str, fire_time: datetime, *, event_id: str | None = None,
-                    account: str = ACCOUNT_ID, region: str = REGION) -> dict[str, Any]:
+def scheduled_event(
+    rule_arn: str, fire_time: datetime, *, event_id: str | None = None, account: str = ACCOUNT_ID, region: str = REGION
+) -> dict[str, Any]:
     """The event EventBridge sends to a scheduled rule's targets."""
     return {
         "version": "0",
@@ -170,9 +172,17 @@ class Firing:
 
 
 class Scheduler:
-    def __init__(self, events_client: Any, sfn_client: Any, *, runtime: LambdaRuntime = RUNTIME,
-                 start: datetime | None = None, account: str = ACCOUNT_ID, region: str = REGION,
-                 name_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        events_client: Any,
+        sfn_client: Any,
+        *,
+        runtime: LambdaRuntime = RUNTIME,
+        start: datetime | None = None,
+        account: str = ACCOUNT_ID,
+        region: str = REGION,
+        name_prefix: str | None = None,
+    ) -> None:
         """`name_prefix`: only rules whose name starts with it (a test firing one stack among several)."""
         self.events = events_client
         self.name_prefix = name_prefix
@@ -232,8 +242,9 @@ class Scheduler:
             if service == "lambda":
                 firing.result = self.runtime.invoke(arn, event)
             elif service == "states":
-                answer = self.sfn.start_execution(stateMachineArn=arn, name=execution_name(rule["Name"], due),
-                                                  input=json.dumps(event))
+                answer = self.sfn.start_execution(
+                    stateMachineArn=arn, name=execution_name(rule["Name"], due), input=json.dumps(event)
+                )
                 firing.result = answer["executionArn"]
             else:
                 raise ValueError(f"target type of {arn} is not supported by the local scheduler")
@@ -244,8 +255,9 @@ class Scheduler:
             LOG.exception("rule %s -> %s failed", rule["Name"], arn)
         return firing
 
-    def run(self, stop: threading.Event, interval: float = 1.0,
-            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def run(
+        self, stop: threading.Event, interval: float = 1.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         """Tick with `clock` every `interval` seconds until `stop` is set (the stack's scheduler thread)."""
         if self.last_tick is None:
             self.last_tick = clock()

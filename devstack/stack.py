@@ -86,8 +86,9 @@ def template_parameters(template_path: Path, overrides: Mapping[str, str] | None
     return values
 
 
-def load_template(path: Path = DEFAULT_TEMPLATE, *, parameters: Mapping[str, str] | None = None,
-                  stack_name: str = STACK_NAME) -> Template:
+def load_template(
+    path: Path = DEFAULT_TEMPLATE, *, parameters: Mapping[str, str] | None = None, stack_name: str = STACK_NAME
+) -> Template:
     return Template(path, parameters=template_parameters(path, parameters), stack_name=stack_name)
 
 
@@ -124,16 +125,22 @@ class DynamoDBHandle:
         from devstack import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
         factory: Any = boto3.resource
-        return factory("dynamodb", endpoint_url=self.endpoint, region_name=REGION,
-                       aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY)
+        return factory(
+            "dynamodb",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_secret_access_key=FAKE_SECRET_KEY,
+        )
 
     def table(self, logical_id: str) -> Any:
         """A boto3 Table resource by the template's logical id (e.g. "SourcesTable")."""
         return self.resource().Table(self.tables[logical_id])
 
 
-def start_dynamodb_local(*, port: int | None = None, db_path: Path | None = None,
-                         template: Template | None = None) -> DynamoDBLocal:
+def start_dynamodb_local(
+    *, port: int | None = None, db_path: Path | None = None, template: Template | None = None
+) -> DynamoDBLocal:
     """DynamoDB Local on a (free) port, with the template's tables if a template is given."""
     ddb = DynamoDBLocal(port, db_path=db_path).start()
     if template is not None:
@@ -148,13 +155,20 @@ def start_moto_server(*, port: int | None = None, dynamodb_endpoint: str | None 
     return MotoServer(port, dynamodb_endpoint=dynamodb_endpoint).start()
 
 
-def deploy_template(template: Template, *, aws_endpoint: str, dynamodb_endpoint: str,
-                    runtime: LambdaRuntime = RUNTIME, environ: Any = os.environ) -> Any:
+def deploy_template(
+    template: Template,
+    *,
+    aws_endpoint: str,
+    dynamodb_endpoint: str,
+    runtime: LambdaRuntime = RUNTIME,
+    environ: Any = os.environ,
+) -> Any:
     """Deploy `template` onto running parts (a `devstack.deploy.Deployment`)."""
     from devstack.deploy import Deployer
 
-    return Deployer(template, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint,
-                    runtime=runtime).deploy(environ=environ)
+    return Deployer(template, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint, runtime=runtime).deploy(
+        environ=environ
+    )
 
 
 # ------------------------------------------------------------------------------------------ the stack
@@ -174,8 +188,9 @@ class StackConfig:
 class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
-        self.template = load_template(self.config.template_path, parameters=self.config.parameters,
-                                      stack_name=self.config.stack_name)
+        self.template = load_template(
+            self.config.template_path, parameters=self.config.parameters, stack_name=self.config.stack_name
+        )
         self.endpoints: dict[str, Any] = {}
         self.dynamodb: DynamoDBLocal | None = None
         self.stripe: Any = None
@@ -213,8 +228,13 @@ class LocalStack:
             self.stripe = StripeEmulator(cfg.ports.stripe).launch()
         dynamodb_url = self.dynamodb.endpoint
         aws_url = f"http://127.0.0.1:{cfg.ports.aws}"
-        self._set_environ({**aws_environment(aws_url=aws_url, dynamodb_url=dynamodb_url), **environment,
-                           "MOTO_PORT": str(cfg.ports.aws)})
+        self._set_environ(
+            {
+                **aws_environment(aws_url=aws_url, dynamodb_url=dynamodb_url),
+                **environment,
+                "MOTO_PORT": str(cfg.ports.aws),
+            }
+        )
         self.moto = start_moto_server(port=cfg.ports.aws, dynamodb_endpoint=dynamodb_url)
         from devstack.deploy import Deployer
 
@@ -299,16 +319,30 @@ class LocalStack:
     # ------------------------------------------------------------------------------------ subprocess
     @classmethod
     @contextlib.contextmanager
-    def start_subprocess(cls, *, template_path: Path | None = None, parameters: Mapping[str, str] | None = None,
-                         endpoints_file: Path | None = None, timeout: float = 60.0,
-                         extra_args: tuple[str, ...] = (), log_path: Path | None = None,
-                         ) -> Iterator[dict[str, Any]]:
+    def start_subprocess(
+        cls,
+        *,
+        template_path: Path | None = None,
+        parameters: Mapping[str, str] | None = None,
+        endpoints_file: Path | None = None,
+        timeout: float = 60.0,
+        extra_args: tuple[str, ...] = (),
+        log_path: Path | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Run `python -m devstack serve --free-ports` in a child process; yield its endpoints dict."""
         with tempfile.TemporaryDirectory(prefix="devstack-") as tmp:
             endpoints_path = endpoints_file or Path(tmp) / "endpoints.json"
             log_file = log_path or Path(tmp) / "stack.log"
-            argv = [sys.executable, "-m", "devstack", "serve", "--free-ports",
-                    "--endpoints-file", str(endpoints_path), *extra_args]
+            argv = [
+                sys.executable,
+                "-m",
+                "devstack",
+                "serve",
+                "--free-ports",
+                "--endpoints-file",
+                str(endpoints_path),
+                *extra_args,
+            ]
             if template_path is not None:
                 argv += ["--template", str(template_path)]
             for key, value in (parameters or {}).items():
@@ -316,8 +350,13 @@ class LocalStack:
             with open(log_file, "ab") as log:
                 # Its own process group (stopped as a whole), and it dies with us if we are killed.
                 process = subprocess.Popen(
-                    argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, preexec_fn=die_with_parent,
+                    argv,
+                    cwd=REPO_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
                 )
             try:
                 ready = wait_until(endpoints_path.exists, timeout, 0.1, alive=lambda: process.poll() is None)

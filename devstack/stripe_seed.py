@@ -59,15 +59,20 @@ class StripeEmulator:
         return body
 
     def add_customer(self, name: str, email: str, country: str | None = None) -> str:
-        data = {"name": name, "email": email, "payment_method": "pm_card_visa",
-                "invoice_settings[default_payment_method]": "pm_card_visa"}
+        data = {
+            "name": name,
+            "email": email,
+            "payment_method": "pm_card_visa",
+            "invoice_settings[default_payment_method]": "pm_card_visa",
+        }
         if country:
             data["address[country]"] = country
         return str(self.post("/v1/customers", data)["id"])
 
     def subscribe(self, customer_id: str, plan: str, quantity: int = 1) -> str:
-        sub = self.post("/v1/subscriptions", {"customer": customer_id, "items[0][plan]": plan,
-                                              "items[0][quantity]": quantity})
+        sub = self.post(
+            "/v1/subscriptions", {"customer": customer_id, "items[0][plan]": plan, "items[0][quantity]": quantity}
+        )
         return str(sub["id"])
 
     def cancel(self, subscription_id: str) -> None:
@@ -78,19 +83,37 @@ def seed_catalog(emulator: StripeEmulator) -> None:
     for product_id, name in PRODUCTS.items():
         emulator.post("/v1/products", {"id": product_id, "name": name})
     for plan_id, (product, amount, currency, interval, count) in PLANS.items():
-        emulator.post("/v1/plans", {"id": plan_id, "product": product, "amount": amount, "currency": currency,
-                                    "interval": interval, "interval_count": count})
+        emulator.post(
+            "/v1/plans",
+            {
+                "id": plan_id,
+                "product": product,
+                "amount": amount,
+                "currency": currency,
+                "interval": interval,
+                "interval_count": count,
+            },
+        )
 
 
-def seed_business(api_base: str, customers: int = 300, cancelled_share: float = 0.15, seed: int = 7,
-                  threads: int = 4) -> SeededBusiness:
+def seed_business(
+    api_base: str, customers: int = 300, cancelled_share: float = 0.15, seed: int = 7, threads: int = 4
+) -> SeededBusiness:
     """A catalog of plans, then `customers` customers, each on one plan, some of them cancelled."""
     emulator = StripeEmulator(api_base)
     seed_catalog(emulator)
     chooser = random.Random(seed)
     plans = list(PLANS)
-    wanted = [(i, chooser.choice(plans), chooser.randint(1, 5), chooser.random() < cancelled_share,
-               chooser.choice(("US", "DE", "FR", "GB", "NL"))) for i in range(customers)]
+    wanted = [
+        (
+            i,
+            chooser.choice(plans),
+            chooser.randint(1, 5),
+            chooser.random() < cancelled_share,
+            chooser.choice(("US", "DE", "FR", "GB", "NL")),
+        )
+        for i in range(customers)
+    ]
     seeded = SeededBusiness()
 
     def one(spec: tuple[int, str, int, bool, str]) -> tuple[str, str, bool]:

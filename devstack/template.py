@@ -289,7 +289,7 @@ class Template:
 
     def _eval_condition(self, node: Any) -> bool:
         if isinstance(node, dict) and len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Condition":
                 return self.condition(arg)
             if key == "Fn::Equals":
@@ -406,7 +406,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref" or key.startswith("Fn::"):
                 return self._intrinsic(key, arg, ctx)
         return {k: v for k, v in ((k, self._resolve(v, ctx)) for k, v in value.items()) if v is not NO_VALUE}
@@ -631,7 +631,8 @@ class Template:
                 TargetSpec(
                     id=str(t["Id"]),
                     arn=str(t["Arn"]),
-                    input=t.get("Input") if isinstance(t.get("Input"), str) or t.get("Input") is None
+                    input=t.get("Input")
+                    if isinstance(t.get("Input"), str) or t.get("Input") is None
                     else json.dumps(t["Input"]),
                 )
                 for t in props.get("Targets", [])
@@ -671,7 +672,8 @@ class Template:
                         TargetSpec(
                             id=f"{owner_id}{event_id}Target"[:64],
                             arn=self.get_att(owner_id, "Arn"),
-                            input=target_input if isinstance(target_input, str) or target_input is None
+                            input=target_input
+                            if isinstance(target_input, str) or target_input is None
                             else json.dumps(target_input),
                         ),
                     ),
@@ -694,8 +696,10 @@ class Template:
             props = event.get("Properties") or {}
             is_http = event["Type"] == "HttpApi"
             api_ref = props.get("ApiId" if is_http else "RestApiId")
-            api_id = api_ref["Ref"] if isinstance(api_ref, dict) and "Ref" in api_ref else (
-                "ServerlessHttpApi" if is_http else "ServerlessRestApi"
+            api_id = (
+                api_ref["Ref"]
+                if isinstance(api_ref, dict) and "Ref" in api_ref
+                else ("ServerlessHttpApi" if is_http else "ServerlessRestApi")
             )
             method = str(props.get("Method", "ANY")).upper()
             if method in ("X-AMAZON-APIGATEWAY-ANY-METHOD", "*"):

@@ -82,8 +82,10 @@ def _print(value: Any, as_json: bool, text: str) -> None:
 
 def _source_line(source: dict[str, Any]) -> str:
     counts = source.get("counts", {})
-    return (f"{source['uuid']}  {source['system']:<18} {source['status']:<10} {source['name']}"
-            f"  ({counts.get('customers', 0)} customers)")
+    return (
+        f"{source['uuid']}  {source['system']:<18} {source['status']:<10} {source['name']}"
+        f"  ({counts.get('customers', 0)} customers)"
+    )
 
 
 def _job_text(job: dict[str, Any]) -> str:
@@ -101,8 +103,10 @@ def _bar(job: dict[str, Any], width: int = 30) -> str:
     progress = job.get("progress", {})
     percent = int(progress.get("percent", 0))
     filled = width * percent // 100
-    kinds = "  ".join(f"{kind} {value.get('done', 0)}" + (f"/{value['total']}" if value.get("total") else "")
-                      for kind, value in sorted(progress.get("kinds", {}).items()))
+    kinds = "  ".join(
+        f"{kind} {value.get('done', 0)}" + (f"/{value['total']}" if value.get("total") else "")
+        for kind, value in sorted(progress.get("kinds", {}).items())
+    )
     eta = progress.get("eta_seconds")
     tail = f"  eta {eta}s" if eta else ""
     state = job.get("phase") or job["status"]
@@ -123,8 +127,10 @@ def follow(api: Api, job: dict[str, Any], as_json: bool, interval: float = 0.5) 
         print(json.dumps(job))
     else:
         print(("\r" if live else "") + _bar(job))
-        print(f"{job['kind']} {job['status']}" + (f": {job['error']['code']}: {job['error']['message']}"
-                                                  if job.get("error") else ""))
+        print(
+            f"{job['kind']} {job['status']}"
+            + (f": {job['error']['code']}: {job['error']['message']}" if job.get("error") else "")
+        )
     return 0 if job["status"] == "succeeded" else 1
 
 
@@ -134,8 +140,10 @@ def cmd_sources_delete(args: argparse.Namespace) -> int:
     preview = api.call("DELETE", f"/v1/data_sources/{args.uuid}", params={"dry_run": "true"})
     if not args.json:
         counts = ", ".join(f"{n} {kind}" for kind, n in preview["counts"].items())
-        print(f"Deleting {source['name']} ({source['system']}, {source['uuid']}) erases for good: {counts}; "
-              f"{len(preview['overlays_affected'])} pieces of manual data are affected.")
+        print(
+            f"Deleting {source['name']} ({source['system']}, {source['uuid']}) erases for good: {counts}; "
+            f"{len(preview['overlays_affected'])} pieces of manual data are affected."
+        )
     if not args.yes:
         print(f"Type the source's name ({source['name']}) to confirm: ", end="", flush=True)
         typed = sys.stdin.readline().strip()
@@ -166,8 +174,7 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     from sourcesync.services.accounts import create_key
 
     key = create_key(args.account, args.role)
-    print(json.dumps({"account_id": key.account_id, "key_id": key.key_id, "role": key.role,
-                      "api_key": key.api_key}))
+    print(json.dumps({"account_id": key.account_id, "key_id": key.key_id, "role": key.role, "api_key": key.api_key}))
     return 0
 
 

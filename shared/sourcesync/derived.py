@@ -23,12 +23,16 @@ class SubscriptionLine(Protocol):
     def cancelled_at(self) -> datetime | None: ...
 
 
-def derive_subscription(customer_external_id: str, subscription_external_id: str,
-                        lines: Sequence[tuple[datetime, str, SubscriptionLine]],
-                        previous: SubscriptionRecord | None = None) -> SubscriptionRecord:
+def derive_subscription(
+    customer_external_id: str,
+    subscription_external_id: str,
+    lines: Sequence[tuple[datetime, str, SubscriptionLine]],
+    previous: SubscriptionRecord | None = None,
+) -> SubscriptionRecord:
     """One subscription from its line items `(invoice date, invoice currency, line)`: it starts with the
     earliest service period, takes plan and quantity from the latest, and is cancelled when a line says
     so (a later renewal than a previous cancellation reactivates it)."""
+
     def start(line: SubscriptionLine) -> datetime:
         assert line.service_period_start is not None
         return line.service_period_start
@@ -47,7 +51,12 @@ def derive_subscription(customer_external_id: str, subscription_external_id: str
         if cancelled is None and previous.cancelled_at and previous.cancelled_at > renewed:
             cancelled = previous.cancelled_at
     return SubscriptionRecord(
-        external_id=subscription_external_id, customer_external_id=customer_external_id,
-        plan_external_id=latest.plan_external_id, quantity=latest.quantity,
-        status="cancelled" if cancelled else "active", currency=currency, started_at=started, cancelled_at=cancelled,
+        external_id=subscription_external_id,
+        customer_external_id=customer_external_id,
+        plan_external_id=latest.plan_external_id,
+        quantity=latest.quantity,
+        status="cancelled" if cancelled else "active",
+        currency=currency,
+        started_at=started,
+        cancelled_at=cancelled,
     )

@@ -23,8 +23,9 @@ def _day(value: datetime) -> date:
     return value.date()
 
 
-def covering_line(subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord], day: date
-                  ) -> tuple[InvoiceRecord, LineItem] | None:
+def covering_line(
+    subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord], day: date
+) -> tuple[InvoiceRecord, LineItem] | None:
     best: tuple[InvoiceRecord, LineItem] | None = None
     for invoice in invoices:
         for line in invoice.line_items:
@@ -33,13 +34,15 @@ def covering_line(subscription: SubscriptionRecord, invoices: Iterable[InvoiceRe
             if line.service_period_start is None or line.service_period_end is None:
                 continue
             if _day(line.service_period_start) <= day < _day(line.service_period_end) and (
-                    best is None or invoice.date > best[0].date):
+                best is None or invoice.date > best[0].date
+            ):
                 best = (invoice, line)
     return best
 
 
-def subscription_mrr(subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord],
-                     plans: Mapping[str, PlanRecord], day: date) -> tuple[str | None, int]:
+def subscription_mrr(
+    subscription: SubscriptionRecord, invoices: Iterable[InvoiceRecord], plans: Mapping[str, PlanRecord], day: date
+) -> tuple[str | None, int]:
     """(currency, cents) of one subscription on `day`."""
     if _day(subscription.started_at) > day:
         return subscription.currency, 0
@@ -58,8 +61,12 @@ def subscription_mrr(subscription: SubscriptionRecord, invoices: Iterable[Invoic
     return invoice.currency, round(line.amount_in_cents / months)
 
 
-def customer_mrr(subscriptions: Iterable[SubscriptionRecord], invoices: list[InvoiceRecord],
-                 plans: Mapping[str, PlanRecord], day: date) -> dict[str, int]:
+def customer_mrr(
+    subscriptions: Iterable[SubscriptionRecord],
+    invoices: list[InvoiceRecord],
+    plans: Mapping[str, PlanRecord],
+    day: date,
+) -> dict[str, int]:
     by_currency: dict[str, int] = {}
     for subscription in subscriptions:
         currency, cents = subscription_mrr(subscription, invoices, plans, day)

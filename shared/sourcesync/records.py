@@ -114,4 +114,3 @@ RECORD_MODEL: dict[RecordKind, type[_Record]] = {
     RecordKind.INVOICES: InvoiceRecord,
     RecordKind.TRANSACTIONS: TransactionRecord,
 }
-

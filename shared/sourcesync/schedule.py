@@ -49,8 +49,11 @@ def _croniter_expression(expression: str) -> tuple[str, str]:
     def shift_dow(part: str) -> str:  # AWS numbers days 1-7 from Sunday, croniter 0-6
         return re.sub(r"\d+", lambda m: str(int(m.group()) - 1) if 1 <= int(m.group()) <= 7 else "x", part)
 
-    dow = "*" if dow == "?" else ("#".join([shift_dow(dow.split("#")[0]), dow.split("#")[1]]) if "#" in dow
-                                  else shift_dow(dow))
+    dow = (
+        "*"
+        if dow == "?"
+        else ("#".join([shift_dow(dow.split("#")[0]), dow.split("#")[1]]) if "#" in dow else shift_dow(dow))
+    )
     dom = "*" if dom == "?" else dom
     return f"{minutes} {hours} {dom} {month} {dow}", year
 

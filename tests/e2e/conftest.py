@@ -72,13 +72,21 @@ def cli_environment(endpoints: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_cli(endpoints: dict[str, Any], *args: str, key: str | None = None, stdin: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    endpoints: dict[str, Any], *args: str, key: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = cli_environment(endpoints)
     if key:
         env["SOURCESYNC_API_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "sourcesync.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sourcesync.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +124,12 @@ def aws(stack: dict[str, Any]) -> Callable[[str], Any]:
 
     def client(service: str) -> Any:
         endpoint = stack["dynamodb"] if service == "dynamodb" else stack["aws"]
-        return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     return client

@@ -51,8 +51,9 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                answer = requests.request(self.command, proxy.upstream + self.path, headers=headers, data=data,
-                                          timeout=30)
+                answer = requests.request(
+                    self.command, proxy.upstream + self.path, headers=headers, data=data, timeout=30
+                )
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):

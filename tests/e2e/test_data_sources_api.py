@@ -46,8 +46,10 @@ def test_a_custom_source_is_created_listed_read_and_updated(api: Client) -> None
 
 
 def test_lists_paginate_in_creation_order(api: Client) -> None:
-    made = [api.ok("POST", "/v1/data_sources", {"name": f"s{i}", "system": "custom"}, status=201)
-            ["data_source"]["uuid"] for i in range(5)]
+    made = [
+        api.ok("POST", "/v1/data_sources", {"name": f"s{i}", "system": "custom"}, status=201)["data_source"]["uuid"]
+        for i in range(5)
+    ]
     seen, cursor, pages = [], None, 0
     while True:
         page = api.ok("GET", "/v1/data_sources", params={"per_page": 2, **({"cursor": cursor} if cursor else {})})
@@ -68,17 +70,29 @@ def test_bad_list_parameters_are_400(api: Client, params: dict[str, Any]) -> Non
     assert answer.json()["error"]["details"]
 
 
-@pytest.mark.parametrize(("body", "loc"), [
-    ('{"name": "x", "system": "custom"', "body"),
-    ('{"name": "x", "system": "custom", "colour": "red"}', "colour"),
-    ('{"name": 3, "system": "custom"}', "name"),
-    ('{"system": "custom"}', "name"),
-    ('{"name": "x", "system": "shopify"}', "system"),
-    ('{"name": "x", "system": "custom", "credentials": {"api_key": "k"}}', "credentials"),
-    ('{"name": "x", "system": "stripe", "credentials": {"api_key": "k"}, "schedule": "daily"}', "schedule"),
-    ('[]', "body"),
-], ids=["malformed-json", "unknown-field", "wrong-type", "missing-field", "unknown-system",
-        "custom-with-credentials", "bad-schedule", "not-an-object"])
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ('{"name": "x", "system": "custom"', "body"),
+        ('{"name": "x", "system": "custom", "colour": "red"}', "colour"),
+        ('{"name": 3, "system": "custom"}', "name"),
+        ('{"system": "custom"}', "name"),
+        ('{"name": "x", "system": "shopify"}', "system"),
+        ('{"name": "x", "system": "custom", "credentials": {"api_key": "k"}}', "credentials"),
+        ('{"name": "x", "system": "stripe", "credentials": {"api_key": "k"}, "schedule": "daily"}', "schedule"),
+        ("[]", "body"),
+    ],
+    ids=[
+        "malformed-json",
+        "unknown-field",
+        "wrong-type",
+        "missing-field",
+        "unknown-system",
+        "custom-with-credentials",
+        "bad-schedule",
+        "not-an-object",
+    ],
+)
 def test_bad_bodies_are_400_and_create_nothing(api: Client, body: str, loc: str) -> None:
     answer = api.request("POST", "/v1/data_sources", data=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400, answer.text
@@ -104,20 +118,35 @@ def test_a_system_without_a_connector_yet_is_refused_and_creates_nothing(api: Cl
 
 
 def test_stripe_credentials_are_checked_with_the_provider_first(api: Client, stack: dict[str, Any]) -> None:
-    answer = api.post("/v1/data_sources", {"name": "Stripe", "system": "stripe",
-                                           "credentials": {"api_key": "pk_not_a_secret_key"},
-                                           "options": {"api_base": stack["stripe"]}})
+    answer = api.post(
+        "/v1/data_sources",
+        {
+            "name": "Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": "pk_not_a_secret_key"},
+            "options": {"api_base": stack["stripe"]},
+        },
+    )
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "credentials_invalid"
     assert api.ok("GET", "/v1/data_sources")["entries"] == []
 
 
 def test_credentials_go_to_secrets_manager_never_into_answers_or_tables(
-        api: Client, stack: dict[str, Any], aws: Callable[[str], Any]) -> None:
+    api: Client, stack: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
     secret = "sk_test_e2e_secret_value_0123456789"
-    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe",
-                                                  "credentials": {"api_key": secret},
-                                                  "options": {"api_base": stack["stripe"]}}, status=201)
+    created = api.ok(
+        "POST",
+        "/v1/data_sources",
+        {
+            "name": "Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": secret},
+            "options": {"api_base": stack["stripe"]},
+        },
+        status=201,
+    )
     uuid = created["data_source"]["uuid"]
     assert secret not in json.dumps(created)
     api.wait_for_job(created["job"]["id"])
@@ -134,14 +163,24 @@ def test_credentials_go_to_secrets_manager_never_into_answers_or_tables(
 
 
 def test_patch_schedule_accepts_rate_and_cron_and_null_turns_it_off(api: Client, stack: dict[str, Any]) -> None:
-    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe",
-                                                  "credentials": {"api_key": "sk_test_schedule"},
-                                                  "options": {"api_base": stack["stripe"]},
-                                                  "schedule": "rate(1 day)"}, status=201)
+    created = api.ok(
+        "POST",
+        "/v1/data_sources",
+        {
+            "name": "Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": "sk_test_schedule"},
+            "options": {"api_base": stack["stripe"]},
+            "schedule": "rate(1 day)",
+        },
+        status=201,
+    )
     uuid = created["data_source"]["uuid"]
     assert created["data_source"]["schedule"] == "rate(1 day)"
-    assert api.ok("PATCH", f"/v1/data_sources/{uuid}", {"schedule": "cron(0 3 * * ? *)"})["schedule"] == \
-        "cron(0 3 * * ? *)"
+    assert (
+        api.ok("PATCH", f"/v1/data_sources/{uuid}", {"schedule": "cron(0 3 * * ? *)"})["schedule"]
+        == "cron(0 3 * * ? *)"
+    )
     bad = api.patch(f"/v1/data_sources/{uuid}", {"schedule": "at 3am"})
     assert bad.status_code == 400
     assert api.ok("GET", f"/v1/data_sources/{uuid}")["schedule"] == "cron(0 3 * * ? *)"
@@ -150,13 +189,33 @@ def test_patch_schedule_accepts_rate_and_cron_and_null_turns_it_off(api: Client,
 
 
 def test_jobs_are_readable_and_listed_per_source_newest_first(api: Client, stack: dict[str, Any]) -> None:
-    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe",
-                                                  "credentials": {"api_key": "sk_test_jobs"},
-                                                  "options": {"api_base": stack["stripe"]}}, status=201)
+    created = api.ok(
+        "POST",
+        "/v1/data_sources",
+        {
+            "name": "Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": "sk_test_jobs"},
+            "options": {"api_base": stack["stripe"]},
+        },
+        status=201,
+    )
     job = created["job"]
     assert job["kind"] == "import" and job["data_source_uuid"] == created["data_source"]["uuid"]
-    assert set(job) == {"id", "kind", "status", "phase", "data_source_uuid", "customer_uuid", "created_at",
-                        "started_at", "finished_at", "progress", "result", "error"}
+    assert set(job) == {
+        "id",
+        "kind",
+        "status",
+        "phase",
+        "data_source_uuid",
+        "customer_uuid",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "progress",
+        "result",
+        "error",
+    }
     finished = api.wait_for_job(job["id"])
     assert finished["status"] == "succeeded", finished
     listed = api.ok("GET", f"/v1/data_sources/{job['data_source_uuid']}/jobs")
@@ -170,25 +229,28 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(api: 
     again = api.post("/v1/data_sources", body, headers={"Idempotency-Key": "create-once"})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
-    other = api.post("/v1/data_sources", {"name": "Other", "system": "custom"},
-                     headers={"Idempotency-Key": "create-once"})
+    other = api.post(
+        "/v1/data_sources", {"name": "Other", "system": "custom"}, headers={"Idempotency-Key": "create-once"}
+    )
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     assert len(api.ok("GET", "/v1/data_sources")["entries"]) == 1
 
 
 def test_two_accounts_never_see_or_change_each_others_sources(
-        stack: dict[str, Any], new_account: Callable[[str], Account]) -> None:
+    stack: dict[str, Any], new_account: Callable[[str], Account]
+) -> None:
     alice, bob = (Client(stack["api"], new_account(name).api_key) for name in ("alice", "bob"))
     mine = alice.ok("POST", "/v1/data_sources", {"name": "Alice's", "system": "custom"}, status=201)
     uuid = mine["data_source"]["uuid"]
     assert bob.ok("GET", "/v1/data_sources")["entries"] == []
-    for method, path, body in [("GET", f"/v1/data_sources/{uuid}", None),
-                               ("PATCH", f"/v1/data_sources/{uuid}", {"name": "Bob was here"}),
-                               ("GET", f"/v1/data_sources/{uuid}/jobs", None),
-                               ("DELETE", f"/v1/data_sources/{uuid}", None),
-                               ("POST", f"/v1/import/data_sources/{uuid}/customers",
-                                {"customers": [{"external_id": "x", "name": "X"}]})]:
+    for method, path, body in [
+        ("GET", f"/v1/data_sources/{uuid}", None),
+        ("PATCH", f"/v1/data_sources/{uuid}", {"name": "Bob was here"}),
+        ("GET", f"/v1/data_sources/{uuid}/jobs", None),
+        ("DELETE", f"/v1/data_sources/{uuid}", None),
+        ("POST", f"/v1/import/data_sources/{uuid}/customers", {"customers": [{"external_id": "x", "name": "X"}]}),
+    ]:
         answer = bob.request(method, path, json=body)
         assert answer.status_code == 404, f"{method} {path}: {answer.status_code}"
         assert answer.json()["error"]["code"] == "not_found"

@@ -15,23 +15,69 @@ pytestmark = pytest.mark.e2e
 
 def import_business(api: Client, uuid: str, prefix: str, customers: int = 12) -> dict[str, str]:
     """Customers, two plans, an invoice per customer (subscription + one-time line, a payment)."""
-    created = api.ok("POST", f"/v1/import/data_sources/{uuid}/customers", {"customers": [
-        {"external_id": f"{prefix}-c{i}", "name": f"{prefix} customer {i}", "email": f"c{i}@example.com",
-         "country": "DE"} for i in range(customers)]}, status=201)
-    api.ok("POST", f"/v1/import/data_sources/{uuid}/plans", {"plans": [
-        {"external_id": "monthly", "name": "Monthly", "interval_count": 1, "interval_unit": "month"},
-        {"external_id": "yearly", "name": "Yearly", "interval_count": 1, "interval_unit": "year"}]}, status=201)
-    api.ok("POST", f"/v1/import/data_sources/{uuid}/invoices", {"invoices": [
-        {"external_id": f"{prefix}-inv{i}", "customer_external_id": f"{prefix}-c{i}", "date": "2026-11-01",
-         "currency": "EUR",
-         "line_items": [
-             {"type": "subscription", "subscription_external_id": f"{prefix}-sub{i}",
-              "plan_external_id": "monthly" if i % 2 else "yearly", "service_period_start": "2026-11-01",
-              "service_period_end": "2026-12-01" if i % 2 else "2027-11-01", "amount_in_cents": 1200 * (i + 1)},
-             {"type": "one_time", "amount_in_cents": 500}],
-         "transactions": [{"external_id": f"{prefix}-tr{i}", "type": "payment", "date": "2026-11-01",
-                           "result": "successful", "amount_in_cents": 1200 * (i + 1) + 500}]}
-        for i in range(customers)]}, status=201)
+    created = api.ok(
+        "POST",
+        f"/v1/import/data_sources/{uuid}/customers",
+        {
+            "customers": [
+                {
+                    "external_id": f"{prefix}-c{i}",
+                    "name": f"{prefix} customer {i}",
+                    "email": f"c{i}@example.com",
+                    "country": "DE",
+                }
+                for i in range(customers)
+            ]
+        },
+        status=201,
+    )
+    api.ok(
+        "POST",
+        f"/v1/import/data_sources/{uuid}/plans",
+        {
+            "plans": [
+                {"external_id": "monthly", "name": "Monthly", "interval_count": 1, "interval_unit": "month"},
+                {"external_id": "yearly", "name": "Yearly", "interval_count": 1, "interval_unit": "year"},
+            ]
+        },
+        status=201,
+    )
+    api.ok(
+        "POST",
+        f"/v1/import/data_sources/{uuid}/invoices",
+        {
+            "invoices": [
+                {
+                    "external_id": f"{prefix}-inv{i}",
+                    "customer_external_id": f"{prefix}-c{i}",
+                    "date": "2026-11-01",
+                    "currency": "EUR",
+                    "line_items": [
+                        {
+                            "type": "subscription",
+                            "subscription_external_id": f"{prefix}-sub{i}",
+                            "plan_external_id": "monthly" if i % 2 else "yearly",
+                            "service_period_start": "2026-11-01",
+                            "service_period_end": "2026-12-01" if i % 2 else "2027-11-01",
+                            "amount_in_cents": 1200 * (i + 1),
+                        },
+                        {"type": "one_time", "amount_in_cents": 500},
+                    ],
+                    "transactions": [
+                        {
+                            "external_id": f"{prefix}-tr{i}",
+                            "type": "payment",
+                            "date": "2026-11-01",
+                            "result": "successful",
+                            "amount_in_cents": 1200 * (i + 1) + 500,
+                        }
+                    ],
+                }
+                for i in range(customers)
+            ]
+        },
+        status=201,
+    )
     return {entry["external_id"]: entry["uuid"] for entry in created["entries"]}
 
 
@@ -57,8 +103,12 @@ def test_the_import_api_writes_records_readable_through_the_customers_api(api: C
     assert [c["uuid"] for c in by_external["entries"]] == [customers["a-c2"]]
 
     # a repeated external_id updates the record, and the counts do not grow
-    again = api.ok("POST", f"/v1/import/data_sources/{uuid}/customers",
-                   {"customers": [{"external_id": "a-c1", "name": "Renamed"}]}, status=201)
+    again = api.ok(
+        "POST",
+        f"/v1/import/data_sources/{uuid}/customers",
+        {"customers": [{"external_id": "a-c1", "name": "Renamed"}]},
+        status=201,
+    )
     assert again["entries"] == [{"external_id": "a-c1", "uuid": customers["a-c1"]}]
     assert api.ok("GET", f"/v1/customers/{customers['a-c1']}")["name"] == "Renamed"
     assert api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]["customers"] == 3
@@ -66,28 +116,56 @@ def test_the_import_api_writes_records_readable_through_the_customers_api(api: C
 
 def test_one_bad_record_rejects_the_whole_request(api: Client) -> None:
     uuid = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]["uuid"]
-    answer = api.post(f"/v1/import/data_sources/{uuid}/customers", {"customers": [
-        {"external_id": "ok", "name": "Fine"}, {"external_id": "bad", "name": "Bad", "email": 42}]})
+    answer = api.post(
+        f"/v1/import/data_sources/{uuid}/customers",
+        {"customers": [{"external_id": "ok", "name": "Fine"}, {"external_id": "bad", "name": "Bad", "email": 42}]},
+    )
     assert answer.status_code == 400
     assert [d["loc"] for d in answer.json()["error"]["details"]] == ["customers.1.email"]
     assert api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid})["entries"] == []
-    unknown_customer = api.post(f"/v1/import/data_sources/{uuid}/invoices", {"invoices": [
-        {"external_id": "i", "customer_external_id": "nobody", "date": "2026-01-01", "currency": "USD",
-         "line_items": [{"type": "one_time", "amount_in_cents": 5}]}]})
+    unknown_customer = api.post(
+        f"/v1/import/data_sources/{uuid}/invoices",
+        {
+            "invoices": [
+                {
+                    "external_id": "i",
+                    "customer_external_id": "nobody",
+                    "date": "2026-01-01",
+                    "currency": "USD",
+                    "line_items": [{"type": "one_time", "amount_in_cents": 5}],
+                }
+            ]
+        },
+    )
     assert unknown_customer.status_code == 400
     assert api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]["invoices"] == 0
 
 
 def test_the_import_api_refuses_sources_that_are_not_custom(api: Client, stack: dict[str, Any]) -> None:
-    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe",
-                                                  "credentials": {"api_key": "sk_test_import"},
-                                                  "options": {"api_base": stack["stripe"]}}, status=201)
-    answer = api.post(f"/v1/import/data_sources/{created['data_source']['uuid']}/customers",
-                      {"customers": [{"external_id": "x", "name": "X"}]})
+    created = api.ok(
+        "POST",
+        "/v1/data_sources",
+        {
+            "name": "Stripe",
+            "system": "stripe",
+            "credentials": {"api_key": "sk_test_import"},
+            "options": {"api_base": stack["stripe"]},
+        },
+        status=201,
+    )
+    answer = api.post(
+        f"/v1/import/data_sources/{created['data_source']['uuid']}/customers",
+        {"customers": [{"external_id": "x", "name": "X"}]},
+    )
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "not_custom_source"
-    assert api.post("/v1/import/data_sources/ds_00000000000000000000000000/customers",
-                    {"customers": [{"external_id": "x", "name": "X"}]}).status_code == 404
+    assert (
+        api.post(
+            "/v1/import/data_sources/ds_00000000000000000000000000/customers",
+            {"customers": [{"external_id": "x", "name": "X"}]},
+        ).status_code
+        == 404
+    )
     api.wait_for_job(created["job"]["id"])
 
 
@@ -113,8 +191,12 @@ def stored_items_mentioning(aws: Callable[[str], Any], needle: str) -> dict[str,
 
 
 def test_delete_is_immediate_for_readers_then_purges_everything(
-        stack: dict[str, Any], api: Client, account: Account, new_account: Callable[[str], Account],
-        aws: Callable[[str], Any]) -> None:
+    stack: dict[str, Any],
+    api: Client,
+    account: Account,
+    new_account: Callable[[str], Account],
+    aws: Callable[[str], Any],
+) -> None:
     # Given two custom sources of one account and one of another account, all imported
     doomed = api.ok("POST", "/v1/data_sources", {"name": "Doomed", "system": "custom"}, status=201)["data_source"]
     kept = api.ok("POST", "/v1/data_sources", {"name": "Kept", "system": "custom"}, status=201)["data_source"]
@@ -127,8 +209,7 @@ def test_delete_is_immediate_for_readers_then_purges_everything(
 
     # When we preview, then delete it
     preview = api.ok("DELETE", f"/v1/data_sources/{doomed['uuid']}", params={"dry_run": "true"})
-    assert preview["counts"] == {"customers": 40, "plans": 2, "subscriptions": 40, "invoices": 40,
-                                 "transactions": 40}
+    assert preview["counts"] == {"customers": 40, "plans": 2, "subscriptions": 40, "invoices": 40, "transactions": 40}
     assert preview["overlays_affected"] == []
     assert api.ok("GET", f"/v1/data_sources/{doomed['uuid']}")["status"] == "active"
     answer = api.delete(f"/v1/data_sources/{doomed['uuid']}")
@@ -169,7 +250,8 @@ def test_delete_is_immediate_for_readers_then_purges_everything(
 
 
 def test_the_cli_shows_what_will_be_erased_and_asks_for_the_name(
-        stack: dict[str, Any], api: Client, account: Account) -> None:
+    stack: dict[str, Any], api: Client, account: Account
+) -> None:
     created = api.ok("POST", "/v1/data_sources", {"name": "Precious", "system": "custom"}, status=201)
     uuid = created["data_source"]["uuid"]
     import_business(api, uuid, "p", customers=2)

@@ -34,8 +34,12 @@ def stripe() -> Iterator[str]:
 
 
 def create_stripe_source(api: Client, api_base: str, **options: Any) -> dict[str, Any]:
-    created = api.ok("POST", "/v1/data_sources", {"name": "Stripe", "system": "stripe", "credentials": KEY,
-                                                  "options": {"api_base": api_base, **options}}, status=201)
+    created = api.ok(
+        "POST",
+        "/v1/data_sources",
+        {"name": "Stripe", "system": "stripe", "credentials": KEY, "options": {"api_base": api_base, **options}},
+        status=201,
+    )
     assert created["job"]["kind"] == "import"
     finished = api.wait_for_job(created["job"]["id"])
     assert finished["status"] == "succeeded", finished
@@ -65,8 +69,9 @@ def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, str
     to_cancel = active[0]
     emulator.cancel(to_cancel["id"])
     invoiced = active[1]["customer"]
-    emulator.post("/v1/invoiceitems", {"customer": invoiced, "amount": 4200, "currency": "usd",
-                                       "description": "Onboarding"})
+    emulator.post(
+        "/v1/invoiceitems", {"customer": invoiced, "amount": 4200, "currency": "usd", "description": "Onboarding"}
+    )
     new_invoice = emulator.post("/v1/invoices", {"customer": invoiced})
     emulator.post(f"/v1/invoices/{new_invoice['id']}/pay", {})
 
@@ -102,13 +107,18 @@ def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, str
     # the changes are there
     assert len(after) == len(before) + 1
     assert "Newcomer" in {name for name, _ in after.values()}
-    cancelled_customer = next(c for c in api.ok("GET", "/v1/customers", params={
-        "data_source_uuid": uuid, "external_id": to_cancel["customer"]})["entries"])
+    cancelled_customer = next(
+        c
+        for c in api.ok(
+            "GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": to_cancel["customer"]}
+        )["entries"]
+    )
     detail = api.ok("GET", f"/v1/customers/{cancelled_customer['uuid']}")
     assert {s["status"] for s in detail["subscriptions"]} == {"cancelled"}
     assert detail["mrr"] == 0
-    invoiced_customer = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid,
-                                                               "external_id": invoiced})["entries"][0]
+    invoiced_customer = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": invoiced})[
+        "entries"
+    ][0]
     invoices = api.ok("GET", f"/v1/customers/{invoiced_customer['uuid']}")["invoices"]
     assert new_invoice["id"] in {i["external_id"] for i in invoices}
     # and every reader saw either the old data or the new data, never a mix of the two
@@ -127,7 +137,8 @@ def test_an_unchanged_resync_changes_nothing_readers_see(api: Client, stripe: st
 
 
 def test_a_provider_failing_longer_than_max_retry_seconds_fails_the_job_and_keeps_the_data(
-        api: Client, stripe: str) -> None:
+    api: Client, stripe: str
+) -> None:
     with FaultProxy(stripe) as proxy:
         source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
         before = snapshot(api, source["uuid"])
@@ -171,7 +182,8 @@ def test_a_cancelled_resync_changes_nothing(api: Client, stripe: str) -> None:
 
 
 def test_a_delete_during_a_resync_wins_and_nothing_comes_back(
-        api: Client, stripe: str, aws: Callable[[str], Any]) -> None:
+    api: Client, stripe: str, aws: Callable[[str], Any]
+) -> None:
     with FaultProxy(stripe) as proxy:
         source = create_stripe_source(api, proxy.url)
         proxy.set(delay=0.2)  # a slow provider: the re-sync is still fetching when the delete comes
@@ -219,7 +231,10 @@ def test_the_cli_follows_a_resync_to_its_end(stack: dict[str, Any], api: Client,
 
 def test_executions_are_named_within_aws_rules(stack: dict[str, Any], aws: Callable[[str], Any]) -> None:
     sfn = aws("stepfunctions")
-    names = [e["name"] for machine in sfn.list_state_machines()["stateMachines"]
-             for e in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]]
+    names = [
+        e["name"]
+        for machine in sfn.list_state_machines()["stateMachines"]
+        for e in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    ]
     assert names, "no execution ran"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name) for name in names), names

@@ -41,8 +41,9 @@ ENDPOINT_KEYS = {"api", "dynamodb", "aws", "stripe", "region", "stack_name", "re
 def test_stack(dynamodb_local: DynamoDBHandle, moto_server: Any) -> Iterator[Deployment]:
     """The test template deployed next to whatever the session deployed (its own stack name and env keys)."""
     template = Template(FIXTURES / "template.yaml", stack_name=TEST_STACK)
-    deployment = Deployer(template, aws_endpoint=moto_server.url,
-                          dynamodb_endpoint=dynamodb_local.endpoint).deploy(environ=None)
+    deployment = Deployer(template, aws_endpoint=moto_server.url, dynamodb_endpoint=dynamodb_local.endpoint).deploy(
+        environ=None
+    )
     with pytest.MonkeyPatch.context() as env:
         for key, value in deployment.environment.items():
             env.setenv(key, value)
@@ -157,13 +158,15 @@ def test_uncaught_error_fails_the_execution_with_its_class_name(test_stack: Depl
     assert done["error"] == "ValueError"
 
 
-def test_state_machine_dynamodb_integration_writes_to_dynamodb_local(test_stack: Deployment,
-                                                                    dynamodb_local: DynamoDBHandle) -> None:
+def test_state_machine_dynamodb_integration_writes_to_dynamodb_local(
+    test_stack: Deployment, dynamodb_local: DynamoDBHandle
+) -> None:
     pk = f"sfn-{time.time_ns()}"
     arn = test_stack.start_execution("RecordItemStateMachine", {"pk": pk}, name=pk)
     assert test_stack.wait_for_execution(arn, timeout=30)["status"] == "SUCCEEDED"
-    item = dynamodb_local.client().get_item(TableName=f"{TEST_STACK}-ItemsTable",
-                                            Key={"pk": {"S": pk}, "sk": {"S": "recorded"}})["Item"]
+    item = dynamodb_local.client().get_item(
+        TableName=f"{TEST_STACK}-ItemsTable", Key={"pk": {"S": pk}, "sk": {"S": "recorded"}}
+    )["Item"]
     assert item["kind"] == {"S": "state-machine"}
 
 
@@ -177,8 +180,12 @@ def api_url(test_stack: Deployment) -> Iterator[str]:
     assert port_is_free(port)
 
 
-def call(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         ) -> tuple[int, dict[str, str], bytes]:
+def call(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -188,8 +195,9 @@ def call(method: str, url: str, body: bytes | None = None, headers: dict[str, st
 
 
 def test_api_routes_build_payload_2_0_events(api_url: str, test_stack: Deployment) -> None:
-    status, headers, body = call("POST", f"{api_url}/items?x=1", b'{"a": 1}',
-                                 {"Content-Type": "application/json", "Authorization": "Bearer t"})
+    status, headers, body = call(
+        "POST", f"{api_url}/items?x=1", b'{"a": 1}', {"Content-Type": "application/json", "Authorization": "Bearer t"}
+    )
     assert status == 201
     assert headers["x-echo"] == "yes"
     answer = json.loads(body)
@@ -229,8 +237,12 @@ def at(text: str) -> datetime:
 
 
 def test_scheduler_fires_rate_and_cron_rules_on_an_injected_clock(test_stack: Deployment) -> None:
-    scheduler = Scheduler(test_stack.client("events"), test_stack.client("stepfunctions"),
-                          start=at("2030-01-07 02:24:30"), name_prefix=f"{TEST_STACK}-")  # a Monday
+    scheduler = Scheduler(
+        test_stack.client("events"),
+        test_stack.client("stepfunctions"),
+        start=at("2030-01-07 02:24:30"),
+        name_prefix=f"{TEST_STACK}-",
+    )  # a Monday
     assert scheduler.tick(at("2030-01-07 02:24:59")) == []
 
     (rate,) = scheduler.tick(at("2030-01-07 02:25:00"))
@@ -254,8 +266,12 @@ def test_scheduler_fires_rate_and_cron_rules_on_an_injected_clock(test_stack: De
         "items": []  # the target's Input replaces the scheduled event
     }
 
-    saturday = Scheduler(test_stack.client("events"), test_stack.client("stepfunctions"),
-                         start=at("2030-01-12 02:29:00"), name_prefix=f"{TEST_STACK}-")
+    saturday = Scheduler(
+        test_stack.client("events"),
+        test_stack.client("stepfunctions"),
+        start=at("2030-01-12 02:29:00"),
+        name_prefix=f"{TEST_STACK}-",
+    )
     assert [f.rule_name for f in saturday.tick(at("2030-01-12 02:30:00"))] == [
         f"{TEST_STACK}-RecorderFunctionEveryFiveMinutes"  # the weekday cron stays quiet on a Saturday
     ]
@@ -295,7 +311,11 @@ def _processes_in_group(pgid: int) -> list[str]:
 def _devstack(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devstack", "--state-dir", str(state_dir), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -63,16 +63,25 @@ def scheduler_result(firings: list[Any]) -> dict[str, Any]:
 
 
 def test_the_rule_starts_due_resyncs_and_skips_a_source_whose_job_still_runs(
-        deployed_stack: Any, principal: Principal, stripe: str) -> None:
+    deployed_stack: Any, principal: Principal, stripe: str
+) -> None:
     with FaultProxy(stripe) as proxy:
-        created = data_sources.create(principal, DataSourceCreateRequest.model_validate(
-            {"name": "Hourly", "system": "stripe", "credentials": {"api_key": "sk_test_scheduled"},
-             "options": {"api_base": proxy.url}, "schedule": "rate(1 hour)"}))
+        created = data_sources.create(
+            principal,
+            DataSourceCreateRequest.model_validate(
+                {
+                    "name": "Hourly",
+                    "system": "stripe",
+                    "credentials": {"api_key": "sk_test_scheduled"},
+                    "options": {"api_base": proxy.url},
+                    "schedule": "rate(1 hour)",
+                }
+            ),
+        )
         uuid = created["data_source"]["uuid"]
         wait_idle(principal, uuid)
         anchor = parse_iso(get_source_store().get(principal.account_id, uuid)["schedule_anchor"])
-        scheduler = Scheduler(deployed_stack.client("events"), deployed_stack.client("stepfunctions"),
-                              start=anchor)
+        scheduler = Scheduler(deployed_stack.client("events"), deployed_stack.client("stepfunctions"), start=anchor)
 
         # Given an hourly schedule: ten minutes in, nothing is due
         result = scheduler_result(scheduler.tick(anchor + timedelta(minutes=10)))
@@ -105,9 +114,18 @@ def test_the_rule_starts_due_resyncs_and_skips_a_source_whose_job_still_runs(
 
 
 def test_a_cron_schedule_fires_at_its_minute(deployed_stack: Any, principal: Principal, stripe: str) -> None:
-    created = data_sources.create(principal, DataSourceCreateRequest.model_validate(
-        {"name": "Nightly", "system": "stripe", "credentials": {"api_key": "sk_test_nightly"},
-         "options": {"api_base": stripe}, "schedule": "cron(30 2 * * ? *)"}))
+    created = data_sources.create(
+        principal,
+        DataSourceCreateRequest.model_validate(
+            {
+                "name": "Nightly",
+                "system": "stripe",
+                "credentials": {"api_key": "sk_test_nightly"},
+                "options": {"api_base": stripe},
+                "schedule": "cron(30 2 * * ? *)",
+            }
+        ),
+    )
     uuid = created["data_source"]["uuid"]
     wait_idle(principal, uuid)
     anchor = parse_iso(get_source_store().get(principal.account_id, uuid)["schedule_anchor"])

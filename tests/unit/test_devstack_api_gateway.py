@@ -44,8 +44,13 @@ def test_path_templates_become_werkzeug_rules() -> None:
 def test_v2_event_shape(client: Client) -> None:
     response = client.get(
         "/items/it%2042?a=1&a=2&empty=",
-        headers=[("User-Agent", "unit/1.0"), ("X-Multi", "one"), ("X-Multi", "two"), ("Cookie", "c1=x; c2=y"),
-                 ("Authorization", "Bearer k")],
+        headers=[
+            ("User-Agent", "unit/1.0"),
+            ("X-Multi", "one"),
+            ("X-Multi", "two"),
+            ("Cookie", "c1=x; c2=y"),
+            ("Authorization", "Bearer k"),
+        ],
     )
     body = echoed(response)
     event = body["event"]

@@ -23,8 +23,14 @@ def at(text: str) -> datetime:
 
 @pytest.mark.parametrize(
     ("expression", "seconds"),
-    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 hours)", 7200),
-     ("rate(1 day)", 86400), ("rate(3 days)", 259200)],
+    [
+        ("rate(1 minute)", 60),
+        ("rate(5 minutes)", 300),
+        ("rate(1 hour)", 3600),
+        ("rate(2 hours)", 7200),
+        ("rate(1 day)", 86400),
+        ("rate(3 days)", 259200),
+    ],
 )
 def test_rate_expressions(expression: str, seconds: int) -> None:
     assert parse_schedule(expression) == RateSchedule(seconds)

@@ -124,8 +124,11 @@ def test_tables_with_indexes_billing_and_ttl(fixture_template: Template) -> None
     assert items.create_args["BillingMode"] == "PAY_PER_REQUEST"
     assert "ProvisionedThroughput" not in items.create_args
     assert items.create_args["GlobalSecondaryIndexes"] == [
-        {"IndexName": "by_kind", "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
-         "Projection": {"ProjectionType": "KEYS_ONLY"}}
+        {
+            "IndexName": "by_kind",
+            "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
     ]
     assert "PointInTimeRecoverySpecification" not in items.create_args  # ignored locally
     named = tables["NamedTable"]
@@ -218,7 +221,12 @@ def test_rules_from_events_rules_and_schedule_events(fixture_template: Template)
 def test_routes_from_http_api_and_api_events(fixture_template: Template) -> None:
     routes = {r.route_key: r for r in fixture_template.routes()}
     assert set(routes) == {
-        "GET /items/{item_id}", "POST /items", "ANY /files/{proxy+}", "GET /crash", "GET /plain", "GET /binary",
+        "GET /items/{item_id}",
+        "POST /items",
+        "ANY /files/{proxy+}",
+        "GET /crash",
+        "GET /plain",
+        "GET /binary",
         "GET /rest/{id}",
     }
     assert routes["GET /items/{item_id}"].function_name == "unit-echo"

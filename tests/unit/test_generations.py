@@ -8,8 +8,9 @@ from sourcesync.store.records import RecordStore, Version, View, encode, partiti
 
 def version_item(uuid: str, gen: int, name: str | None) -> dict:
     record = CustomerRecord(external_id=uuid, name=name, created_at=datetime(2026, 1, 1, tzinfo=UTC)) if name else None
-    return Version(kind=RecordKind.CUSTOMERS, uuid=uuid, customer_uuid=None, external_id=uuid, generation=gen,
-                   record=record).item("ds_x")
+    return Version(
+        kind=RecordKind.CUSTOMERS, uuid=uuid, customer_uuid=None, external_id=uuid, generation=gen, record=record
+    ).item("ds_x")
 
 
 def names(items: list[dict], view: View) -> dict[str, str]:

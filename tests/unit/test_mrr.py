@@ -16,17 +16,31 @@ PLANS = {"m": MONTHLY, "y": YEARLY}
 
 
 def subscription(ext: str, plan: str, started: str, cancelled: str | None = None) -> SubscriptionRecord:
-    return SubscriptionRecord(external_id=ext, customer_external_id="c", plan_external_id=plan, status="active",
-                              started_at=at(started), cancelled_at=at(cancelled) if cancelled else None)
+    return SubscriptionRecord(
+        external_id=ext,
+        customer_external_id="c",
+        plan_external_id=plan,
+        status="active",
+        started_at=at(started),
+        cancelled_at=at(cancelled) if cancelled else None,
+    )
 
 
-def invoice(ext: str, sub: str, plan: str, start: str, end: str, amount: int, currency: str = "USD",
-            discount: int = 0) -> InvoiceRecord:
-    line = LineItem(type="subscription", subscription_external_id=sub, plan_external_id=plan,
-                    service_period_start=at(start), service_period_end=at(end), amount_in_cents=amount,
-                    discount_amount_in_cents=discount)
-    return InvoiceRecord(external_id=ext, customer_external_id="c", date=at(start), currency=currency,
-                         line_items=(line,))
+def invoice(
+    ext: str, sub: str, plan: str, start: str, end: str, amount: int, currency: str = "USD", discount: int = 0
+) -> InvoiceRecord:
+    line = LineItem(
+        type="subscription",
+        subscription_external_id=sub,
+        plan_external_id=plan,
+        service_period_start=at(start),
+        service_period_end=at(end),
+        amount_in_cents=amount,
+        discount_amount_in_cents=discount,
+    )
+    return InvoiceRecord(
+        external_id=ext, customer_external_id="c", date=at(start), currency=currency, line_items=(line,)
+    )
 
 
 def test_a_monthly_subscription_counts_its_invoice_amount() -> None:
@@ -45,8 +59,12 @@ def test_a_yearly_plan_is_divided_by_twelve_and_amounts_are_after_discount() -> 
 
 def test_cancelled_and_not_started_count_zero() -> None:
     invoices = [invoice("i1", "s", "m", "2026-01-01", "2026-02-01", 5000)]
-    assert subscription_mrr(subscription("s", "m", "2026-01-01", cancelled="2026-01-10"), invoices, PLANS,
-                            date(2026, 1, 15))[1] == 0
+    assert (
+        subscription_mrr(
+            subscription("s", "m", "2026-01-01", cancelled="2026-01-10"), invoices, PLANS, date(2026, 1, 15)
+        )[1]
+        == 0
+    )
     assert subscription_mrr(subscription("s", "m", "2026-01-20"), invoices, PLANS, date(2026, 1, 15))[1] == 0
 
 
@@ -59,8 +77,10 @@ def test_the_latest_invoice_covering_the_day_wins() -> None:
 
 def test_mrr_is_kept_per_currency() -> None:
     subs = [subscription("a", "m", "2026-01-01"), subscription("b", "m", "2026-01-01")]
-    invoices = [invoice("i1", "a", "m", "2026-01-01", "2026-02-01", 5000, "USD"),
-                invoice("i2", "b", "m", "2026-01-01", "2026-02-01", 3000, "EUR")]
+    invoices = [
+        invoice("i1", "a", "m", "2026-01-01", "2026-02-01", 5000, "USD"),
+        invoice("i2", "b", "m", "2026-01-01", "2026-02-01", 3000, "EUR"),
+    ]
     assert customer_mrr(subs, invoices, PLANS, date(2026, 1, 2)) == {"USD": 5000, "EUR": 3000}
 
 

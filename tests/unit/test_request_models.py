@@ -11,17 +11,29 @@ from sourcesync.api.import_models import ImportCustomersRequest, ImportInvoicesR
 from sourcesync.api.models import DataSourceCreateRequest, DataSourceUpdateRequest
 
 
-@pytest.mark.parametrize(("body", "loc"), [
-    ({"name": "x", "system": "stripe", "extra": 1}, "extra"),
-    ({"name": 5, "system": "stripe"}, "name"),
-    ({"name": "x", "system": "nope"}, "system"),
-    ({"system": "stripe"}, "name"),
-    ({"name": "x", "system": "stripe", "options": {"max_retry_seconds": "5"}}, "options.max_retry_seconds"),
-    ({"name": "x", "system": "stripe", "options": {"api_base": "not a url"}}, "options.api_base"),
-    ({"name": "x", "system": "stripe", "schedule": "every day"}, "schedule"),
-    ({"name": "x", "system": "stripe", "credentials": {"api_key": 12}}, "credentials.api_key"),
-], ids=["unknown-field", "wrong-type", "unknown-system", "missing-name", "string-for-int", "bad-url",
-        "bad-schedule", "non-string-credential"])
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"name": "x", "system": "stripe", "extra": 1}, "extra"),
+        ({"name": 5, "system": "stripe"}, "name"),
+        ({"name": "x", "system": "nope"}, "system"),
+        ({"system": "stripe"}, "name"),
+        ({"name": "x", "system": "stripe", "options": {"max_retry_seconds": "5"}}, "options.max_retry_seconds"),
+        ({"name": "x", "system": "stripe", "options": {"api_base": "not a url"}}, "options.api_base"),
+        ({"name": "x", "system": "stripe", "schedule": "every day"}, "schedule"),
+        ({"name": "x", "system": "stripe", "credentials": {"api_key": 12}}, "credentials.api_key"),
+    ],
+    ids=[
+        "unknown-field",
+        "wrong-type",
+        "unknown-system",
+        "missing-name",
+        "string-for-int",
+        "bad-url",
+        "bad-schedule",
+        "non-string-credential",
+    ],
+)
 def test_bad_data_source_bodies_name_the_field(body: dict, loc: str) -> None:
     with pytest.raises(ValidationError) as raised:
         DataSourceCreateRequest.model_validate_json(json.dumps(body))
@@ -49,23 +61,44 @@ def test_an_import_takes_at_most_a_thousand_records() -> None:
 
 
 def test_a_subscription_line_needs_its_subscription_plan_and_period() -> None:
-    invoice = {"external_id": "i", "customer_external_id": "c", "date": "2026-01-01", "currency": "usd",
-               "line_items": [{"type": "subscription", "amount_in_cents": 100}]}
+    invoice = {
+        "external_id": "i",
+        "customer_external_id": "c",
+        "date": "2026-01-01",
+        "currency": "usd",
+        "line_items": [{"type": "subscription", "amount_in_cents": 100}],
+    }
     with pytest.raises(ValidationError):
         ImportInvoicesRequest.model_validate_json(json.dumps({"invoices": [invoice]}))
-    invoice["line_items"] = [{"type": "subscription", "amount_in_cents": 100, "subscription_external_id": "s",
-                              "plan_external_id": "p", "service_period_start": "2026-01-01",
-                              "service_period_end": "2026-02-01"}]
+    invoice["line_items"] = [
+        {
+            "type": "subscription",
+            "amount_in_cents": 100,
+            "subscription_external_id": "s",
+            "plan_external_id": "p",
+            "service_period_start": "2026-01-01",
+            "service_period_end": "2026-02-01",
+        }
+    ]
     parsed = ImportInvoicesRequest.model_validate_json(json.dumps({"invoices": [invoice]}))
     assert parsed.invoices[0].currency == "USD"
     assert parsed.invoices[0].date.tzinfo is not None
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (errors.InvalidRequestError("x"), 400), (errors.UnauthorizedError("x"), 401), (errors.ForbiddenError("x"), 403),
-    (errors.NotFoundError("x"), 404), (errors.JobRunningError("job_1"), 409), (errors.PayloadTooLargeError("x"), 413),
-    (errors.CredentialsInvalidError(), 422), (errors.IdempotencyKeyReusedError(), 422),
-    (errors.UnprocessableError("resync_not_supported", "x"), 422),
-], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v))
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.InvalidRequestError("x"), 400),
+        (errors.UnauthorizedError("x"), 401),
+        (errors.ForbiddenError("x"), 403),
+        (errors.NotFoundError("x"), 404),
+        (errors.JobRunningError("job_1"), 409),
+        (errors.PayloadTooLargeError("x"), 413),
+        (errors.CredentialsInvalidError(), 422),
+        (errors.IdempotencyKeyReusedError(), 422),
+        (errors.UnprocessableError("resync_not_supported", "x"), 422),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
 def test_domain_errors_map_to_statuses_in_one_place(error: errors.SourceSyncError, status: int) -> None:
     assert status_of(error) == status

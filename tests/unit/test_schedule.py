@@ -9,20 +9,43 @@ from sourcesync.schedule import ScheduleError, is_due, validate
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
 
 
-@pytest.mark.parametrize("expression", [
-    "rate(1 minute)", "rate(5 minutes)", "rate(1 hour)", "rate(12 hours)", "rate(1 day)", "rate(7 days)",
-    "cron(0 12 * * ? *)", "cron(15 10 ? * MON-FRI *)", "cron(0/15 * * * ? *)", "cron(0 8 1 * ? 2026-2030)",
-    "cron(0 9 ? * 2 *)",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "rate(1 minute)",
+        "rate(5 minutes)",
+        "rate(1 hour)",
+        "rate(12 hours)",
+        "rate(1 day)",
+        "rate(7 days)",
+        "cron(0 12 * * ? *)",
+        "cron(15 10 ? * MON-FRI *)",
+        "cron(0/15 * * * ? *)",
+        "cron(0 8 1 * ? 2026-2030)",
+        "cron(0 9 ? * 2 *)",
+    ],
+)
 def test_accepts_what_eventbridge_accepts(expression: str) -> None:
     assert validate(expression) == expression
 
 
-@pytest.mark.parametrize("expression", [
-    "rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "rate(5 weeks)", "every 5 minutes", "",
-    "cron(0 12 * * *)", "cron(0 12 * * * *)", "cron(0 12 ? * ? *)", "cron(61 12 * * ? *)", "rate(5 minutes) ",
-    "cron(0 12 * * ? *); rm -rf /",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "rate(1 minutes)",
+        "rate(5 minute)",
+        "rate(0 minutes)",
+        "rate(5 weeks)",
+        "every 5 minutes",
+        "",
+        "cron(0 12 * * *)",
+        "cron(0 12 * * * *)",
+        "cron(0 12 ? * ? *)",
+        "cron(61 12 * * ? *)",
+        "rate(5 minutes) ",
+        "cron(0 12 * * ? *); rm -rf /",
+    ],
+)
 def test_refuses_anything_else(expression: str) -> None:
     with pytest.raises(ScheduleError):
         validate(expression)

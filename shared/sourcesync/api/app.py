@@ -101,17 +101,25 @@ def _idempotency(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
         IdempotencyValidationError,
     )
 
-    config = IdempotencyConfig(event_key_jmespath="scope", payload_validation_jmespath="body_sha256",
-                               expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+    config = IdempotencyConfig(
+        event_key_jmespath="scope",
+        payload_validation_jmespath="body_sha256",
+        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    )
     config.register_lambda_context(app.lambda_context)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(
-        get_settings().idempotency_table), config=config)
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=_persistence(get_settings().idempotency_table), config=config
+    )
     def answer(request: dict[str, str]) -> dict[str, Any]:
         response = next_middleware(app)
         body = response.body if isinstance(response.body, str) else json.dumps(response.body)
-        return {"status": response.status_code, "body": body, "headers": dict(response.headers or {}),
-                "content_type": response.headers.get("Content-Type", "application/json")}
+        return {
+            "status": response.status_code,
+            "body": body,
+            "headers": dict(response.headers or {}),
+            "content_type": response.headers.get("Content-Type", "application/json"),
+        }
 
     scope = "|".join((principal(app).account_id, "POST", app.current_event.path, key))
     try:
@@ -121,8 +129,9 @@ def _idempotency(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     except IdempotencyAlreadyInProgressError:
         raise errors.IdempotencyInProgressError("A request with this Idempotency-Key is still running.") from None
     headers = {k: v for k, v in stored["headers"].items() if k.lower() != "content-type"}
-    return Response(status_code=stored["status"], content_type=stored["content_type"], body=stored["body"],
-                    headers=headers)
+    return Response(
+        status_code=stored["status"], content_type=stored["content_type"], body=stored["body"], headers=headers
+    )
 
 
 def create_app(*routers: Router) -> APIGatewayHttpResolver:
@@ -138,8 +147,11 @@ def create_app(*routers: Router) -> APIGatewayHttpResolver:
     @app.exception_handler(ValidationError)
     def _invalid(error: ValidationError) -> Response[str]:
         details = validation_details(list(error.errors(include_url=False)))
-        message = "Malformed JSON." if any(e["type"] == "json_invalid" for e in error.errors()) else \
-            "The request does not match the schema."
+        message = (
+            "Malformed JSON."
+            if any(e["type"] == "json_invalid" for e in error.errors())
+            else "The request does not match the schema."
+        )
         return json_response(400, error_body("invalid_request", message, request_id(app), details=details))
 
     @app.not_found

@@ -15,8 +15,11 @@ MAX_RECORDS = 1000
 
 def _utc_datetime(value: Any) -> Any:
     """Dates and datetimes in ISO 8601; a bare date is midnight UTC; a time without zone is UTC."""
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
-                                               r"(Z|[+-]\d{2}:?\d{2})?", value):
+    if isinstance(value, str) and re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+        r"(Z|[+-]\d{2}:?\d{2})?",
+        value,
+    ):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -27,8 +30,9 @@ def _utc_datetime(value: Any) -> Any:
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_utc_datetime)]
-Currency = Annotated[str, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-                     Field(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[
+    str, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v), Field(pattern=r"^[A-Z]{3}$")
+]
 Text = Annotated[str, Field(max_length=500)]
 
 
@@ -67,8 +71,16 @@ class ImportLineItem(_Strict):
     @model_validator(mode="after")
     def _subscription_fields(self) -> ImportLineItem:
         if self.type == "subscription":
-            missing = [name for name in ("subscription_external_id", "plan_external_id", "service_period_start",
-                                         "service_period_end") if getattr(self, name) is None]
+            missing = [
+                name
+                for name in (
+                    "subscription_external_id",
+                    "plan_external_id",
+                    "service_period_start",
+                    "service_period_end",
+                )
+                if getattr(self, name) is None
+            ]
             if missing:
                 raise ValueError(f"a subscription line item needs {', '.join(missing)}")
             assert self.service_period_start is not None and self.service_period_end is not None

@@ -15,11 +15,13 @@ def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "plan":
         return steps.plan(job)
     if action == "fetch":
+
         def remaining() -> float:
             return float(context.get_remaining_time_in_millis()) / 1000.0
 
-        return steps.fetch(job, event["partition"], int(event.get("iterations", 0)),
-                           int(event.get("max_iterations", 1000)), remaining)
+        return steps.fetch(
+            job, event["partition"], int(event.get("iterations", 0)), int(event.get("max_iterations", 1000)), remaining
+        )
     if action == "reconcile":
         return steps.reconcile(job, event["partitions"])
     if action == "apply_overlays":

@@ -45,8 +45,16 @@ class ManifestStore:
         prefix = f"{self.source_prefix(account_id, data_source_uuid)}g{generation}/"
         return f"{prefix}{kind}/" if kind else prefix
 
-    def put_chunk(self, account_id: str, data_source_uuid: str, generation: int, kind: str, partition_key: str,
-                  seq: int, entries: Manifest) -> None:
+    def put_chunk(
+        self,
+        account_id: str,
+        data_source_uuid: str,
+        generation: int,
+        kind: str,
+        partition_key: str,
+        seq: int,
+        entries: Manifest,
+    ) -> None:
         body = zlib.compress(json.dumps({u: list(e) for u, e in entries.items()}, separators=(",", ":")).encode())
         key = f"{self._prefix(account_id, data_source_uuid, generation, kind)}{_safe(partition_key)}/{seq:06d}.json.z"
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
@@ -57,8 +65,14 @@ class ManifestStore:
             for obj in page.get("Contents", []):
                 yield obj["Key"]
 
-    def load(self, account_id: str, data_source_uuid: str, generation: int | None, kind: str,
-             partition_key: str | None = None) -> Manifest:
+    def load(
+        self,
+        account_id: str,
+        data_source_uuid: str,
+        generation: int | None,
+        kind: str,
+        partition_key: str | None = None,
+    ) -> Manifest:
         """Every entry of a generation's kind (or of one of its partitions); {} for no generation."""
         if generation is None:
             return {}

@@ -43,16 +43,18 @@ def _put_work(job_id: str, sk: str, values: dict[str, Any]) -> None:
 
 
 def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
-    answer = ddb().get_item(TableName=get_settings().jobs_table,
-                            Key=to_item({"pk": f"JOB#{job_id}", "sk": sk}), ConsistentRead=True)
+    answer = ddb().get_item(
+        TableName=get_settings().jobs_table, Key=to_item({"pk": f"JOB#{job_id}", "sk": sk}), ConsistentRead=True
+    )
     return from_item(answer["Item"]) if "Item" in answer else None
 
 
 def await_running_job(job: PurgeJob) -> dict[str, Any]:
     """The job that ran when the source was deleted stops at its next checkpoint (it sees `deleting`);
     wait for it, so that no write of it can land after the purge passed."""
-    get_job_store().update(job.account_id, job.job_id, {"status": "running", "started_at": now_iso()},
-                           only_if_status=("queued", "failed"))
+    get_job_store().update(
+        job.account_id, job.job_id, {"status": "running", "started_at": now_iso()}, only_if_status=("queued", "failed")
+    )
     if job.running_job_id:
         running = get_job_store().get(job.account_id, job.running_job_id)
         if running is not None and running.get("status") in ("queued", "running"):
@@ -80,14 +82,18 @@ def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], floa
     done = False
     with ThreadPoolExecutor(DELETE_THREADS, thread_name_prefix="purge") as pool:
         while time.monotonic() < deadline:
-            answer = ddb().query(TableName=table, KeyConditionExpression="pk = :pk", Limit=PAGE,
-                                 ProjectionExpression="pk, sk, k, g",
-                                 ExpressionAttributeValues=to_item({":pk": pk}))
+            answer = ddb().query(
+                TableName=table,
+                KeyConditionExpression="pk = :pk",
+                Limit=PAGE,
+                ProjectionExpression="pk, sk, k, g",
+                ExpressionAttributeValues=to_item({":pk": pk}),
+            )
             items = answer.get("Items", [])
             if not items:
                 done = True
                 break
-            batches = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+            batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
             list(pool.map(_delete_batch, batches))
             for raw in items:
                 kind = raw.get("k", {}).get("S", "other")
@@ -118,9 +124,12 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
     manifests, its secret, the idempotency records that mention it, and finally the source item."""
     settings = get_settings()
     jobs_removed = 0
-    request: dict[str, Any] = {"TableName": settings.jobs_table, "IndexName": "by_source",
-                               "KeyConditionExpression": "data_source_uuid = :ds",
-                               "ExpressionAttributeValues": to_item({":ds": job.data_source_uuid})}
+    request: dict[str, Any] = {
+        "TableName": settings.jobs_table,
+        "IndexName": "by_source",
+        "KeyConditionExpression": "data_source_uuid = :ds",
+        "ExpressionAttributeValues": to_item({":ds": job.data_source_uuid}),
+    }
     keys: list[dict[str, Any]] = []
     while True:
         answer = ddb().query(**request)
@@ -146,10 +155,13 @@ def _purge_idempotency(data_source_uuid: str) -> int:
     """Saved answers of POSTs that mention the source (they hold its uuid and settings). The table only
     holds the last 24 hours, so a filtered scan of it stays small."""
     table = get_settings().idempotency_table
-    request: dict[str, Any] = {"TableName": table, "ProjectionExpression": "#id",
-                               "FilterExpression": "contains(#data, :ds)",
-                               "ExpressionAttributeNames": {"#data": "data", "#id": "id"},
-                               "ExpressionAttributeValues": to_item({":ds": data_source_uuid})}
+    request: dict[str, Any] = {
+        "TableName": table,
+        "ProjectionExpression": "#id",
+        "FilterExpression": "contains(#data, :ds)",
+        "ExpressionAttributeNames": {"#data": "data", "#id": "id"},
+        "ExpressionAttributeValues": to_item({":ds": data_source_uuid}),
+    }
     keys: list[dict[str, Any]] = []
     while True:
         answer = ddb().scan(**request)
@@ -163,7 +175,7 @@ def _purge_idempotency(data_source_uuid: str) -> int:
 
 def _delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
     for start in range(0, len(keys), BATCH):
-        pending = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start:start + BATCH]]
+        pending = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + BATCH]]
         while pending:
             answer = ddb().batch_write_item(RequestItems={table: pending})
             pending = answer.get("UnprocessedItems", {}).get(table, [])
@@ -176,21 +188,34 @@ def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
         for kind, count in (item.get("kinds") or {}).items():
             removed[kind] = removed.get(kind, 0) + int(count)
     kinds = {kind: {"done": count, "total": count} for kind, count in removed.items()}
-    get_job_store().update(job.account_id, job.job_id, {
-        "status": "succeeded", "phase": None, "finished_at": now_iso(),
-        "progress": {"percent": 100, "eta_seconds": 0, "kinds": kinds},
-        "result": {"counts": removed, "overlays_removed": [], "overlays_orphaned": [], "purged": rest or {}},
-    })
+    get_job_store().update(
+        job.account_id,
+        job.job_id,
+        {
+            "status": "succeeded",
+            "phase": None,
+            "finished_at": now_iso(),
+            "progress": {"percent": 100, "eta_seconds": 0, "kinds": kinds},
+            "result": {"counts": removed, "overlays_removed": [], "overlays_orphaned": [], "purged": rest or {}},
+        },
+    )
     _delete_keys(get_settings().jobs_table, [{"pk": i["pk"], "sk": i["sk"]} for i in items])
     return {"status": "succeeded"}
 
 
 def failed(job: PurgeJob, error: dict[str, Any] | None) -> dict[str, Any]:
     """A purge step kept failing: the job says so, and the scheduler restarts the purge (it resumes)."""
-    get_job_store().update(job.account_id, job.job_id, {
-        "status": "failed", "finished_at": now_iso(),
-        "error": {"code": "purge_failed",
-                  "message": f"The purge stopped ({(error or {}).get('Error', 'error')}); it is restarted "
-                             "automatically and continues where it stopped."}})
+    get_job_store().update(
+        job.account_id,
+        job.job_id,
+        {
+            "status": "failed",
+            "finished_at": now_iso(),
+            "error": {
+                "code": "purge_failed",
+                "message": f"The purge stopped ({(error or {}).get('Error', 'error')}); it is restarted "
+                "automatically and continues where it stopped.",
+            },
+        },
+    )
     return {"status": "failed"}
-

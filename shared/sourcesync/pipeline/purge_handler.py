@@ -17,6 +17,7 @@ def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "plan":
         return purge.plan(job)
     if action == "purge_partition":
+
         def remaining() -> float:
             return float(context.get_remaining_time_in_millis()) / 1000.0
 

@@ -39,10 +39,15 @@ def _rebuild_subscriptions(job: JobContext, records: list[Any], generation: int)
         if isinstance(stored.record, InvoiceRecord):
             invoice = stored.record
             for line in invoice.line_items:
-                if line.type == "subscription" and line.subscription_external_id and line.service_period_start \
-                        and line.service_period_end:
+                if (
+                    line.type == "subscription"
+                    and line.subscription_external_id
+                    and line.service_period_start
+                    and line.service_period_end
+                ):
                     lines.setdefault((invoice.customer_external_id, line.subscription_external_id), []).append(
-                        (invoice.date, invoice.currency, line))
+                        (invoice.date, invoice.currency, line)
+                    )
     current = {s.uuid: s.record for s in records if isinstance(s.record, SubscriptionRecord)}
     versions = []
     for (customer, subscription), entries in lines.items():
@@ -52,6 +57,14 @@ def _rebuild_subscriptions(job: JobContext, records: list[Any], generation: int)
         if existing is not None and encode(existing)[1] == encode(record)[1]:
             continue
         owner = uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, customer)
-        versions.append(Version(kind=RecordKind.SUBSCRIPTIONS, uuid=uuid, customer_uuid=owner,
-                                external_id=subscription, generation=generation, record=record))
+        versions.append(
+            Version(
+                kind=RecordKind.SUBSCRIPTIONS,
+                uuid=uuid,
+                customer_uuid=owner,
+                external_id=subscription,
+                generation=generation,
+                record=record,
+            )
+        )
     return get_record_store().write(job.data_source_uuid, versions)

@@ -86,14 +86,17 @@ def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
 
 
 def _put_work(job_id: str, sk: str, values: dict[str, Any]) -> None:
-    ddb().put_item(TableName=get_settings().jobs_table,
-                   Item=to_item({"pk": f"JOB#{job_id}", "sk": sk, **values}))
+    ddb().put_item(TableName=get_settings().jobs_table, Item=to_item({"pk": f"JOB#{job_id}", "sk": sk, **values}))
 
 
 def work_items(job_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": get_settings().jobs_table, "KeyConditionExpression": "pk = :pk",
-                               "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}), "ConsistentRead": True}
+    request: dict[str, Any] = {
+        "TableName": get_settings().jobs_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}),
+        "ConsistentRead": True,
+    }
     while True:
         answer = ddb().query(**request)
         items.extend(from_item(i) for i in answer.get("Items", []))
@@ -123,23 +126,30 @@ def plan(job: JobContext) -> dict[str, Any]:
     stored = _get_work(job.job_id, "PLAN")
     if stored is None:
         source = _ensure_live(job)
-        get_job_store().update(job.account_id, job.job_id,
-                               {"status": "running", "phase": "planning", "started_at": now_iso()},
-                               only_if_status=("queued",))
+        get_job_store().update(
+            job.account_id,
+            job.job_id,
+            {"status": "running", "phase": "planning", "started_at": now_iso()},
+            only_if_status=("queued",),
+        )
         began = get_source_store().begin_generation(job.account_id, job.data_source_uuid, job.job_id)
         if began is None:
             raise SourceDeletedError("The data source was deleted while the job ran.")
         connector = connections.connector_for(source)
         partitions = [p.model_dump(mode="json") for p in connector.plan_partitions()]
-        stored = {"generation": int(began["next_generation"]),
-                  "previous_generation": source.get("committed_generation"),
-                  "partitions": json.dumps(partitions), "planned_at": now_iso(),
-                  "previous_counts": source.get("counts") or {}}
+        stored = {
+            "generation": int(began["next_generation"]),
+            "previous_generation": source.get("committed_generation"),
+            "partitions": json.dumps(partitions),
+            "planned_at": now_iso(),
+            "previous_counts": source.get("counts") or {},
+        }
         _put_work(job.job_id, "PLAN", stored)
         _set_job(job, {"phase": "fetching"})
     partitions = json.loads(stored["partitions"])
-    context = job.model_copy(update={"generation": stored["generation"],
-                                     "previous_generation": stored.get("previous_generation")})
+    context = job.model_copy(
+        update={"generation": stored["generation"], "previous_generation": stored.get("previous_generation")}
+    )
     return {
         "job": context.model_dump(mode="json"),
         "partitions": partitions,
@@ -169,24 +179,47 @@ def _version_for(run: _PartitionRun, record: AnyRecord, generation: int) -> tupl
     job, kind = run.job, run.kind
     uuid = uuid_for(job.account_id, job.data_source_uuid, kind, record.external_id)
     owner_external = customer_external_id(kind, record)
-    owner = (None if kind is RecordKind.PLANS or owner_external is None
-             else uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, owner_external))
+    owner = (
+        None
+        if kind is RecordKind.PLANS or owner_external is None
+        else uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, owner_external)
+    )
     payload, content_hash = encode(record)
     previous = run.old.get(uuid)
     if previous is not None and previous.content_hash == content_hash and previous.customer_uuid == owner:
         return uuid, previous, None  # unchanged: still valid from its generation, nothing to write
-    version = Version(kind=kind, uuid=uuid, customer_uuid=owner, external_id=record.external_id,
-                      generation=generation, record=record, payload=payload, content_hash=content_hash)
+    version = Version(
+        kind=kind,
+        uuid=uuid,
+        customer_uuid=owner,
+        external_id=record.external_id,
+        generation=generation,
+        record=record,
+        payload=payload,
+        content_hash=content_hash,
+    )
     return uuid, Entry(content_hash, generation, owner), version
 
 
-def fetch(job: JobContext, partition: dict[str, Any], iterations: int, max_iterations: int,
-          remaining_seconds: Callable[[], float]) -> dict[str, Any]:
+def fetch(
+    job: JobContext,
+    partition: dict[str, Any],
+    iterations: int,
+    max_iterations: int,
+    remaining_seconds: Callable[[], float],
+) -> dict[str, Any]:
     """Fetch pages of one partition until the time budget, writing what changed; checkpoint and return."""
     settings = get_settings()
     key = f"PART#{partition['key']}"
-    checkpoint = _get_work(job.job_id, key) or {"cursor": None, "seq": 0, "done": 0, "finished": False,
-                                                "kind": partition["kind"], "written": 0, "total": None}
+    checkpoint = _get_work(job.job_id, key) or {
+        "cursor": None,
+        "seq": 0,
+        "done": 0,
+        "finished": False,
+        "kind": partition["kind"],
+        "written": 0,
+        "total": None,
+    }
     if checkpoint["finished"]:
         return {"done": True, "iterations": iterations + 1, "yield": False}
     source = _ensure_live(job)
@@ -240,11 +273,23 @@ def _checkpoint(run: _PartitionRun, cursor: str | None, finished: bool, manifest
     job, checkpoint = run.job, run.checkpoint
     assert job.generation is not None
     if run.seen:
-        manifests.put_chunk(job.account_id, job.data_source_uuid, job.generation, run.partition["kind"],
-                            run.partition["key"], checkpoint["seq"], run.seen)
+        manifests.put_chunk(
+            job.account_id,
+            job.data_source_uuid,
+            job.generation,
+            run.partition["kind"],
+            run.partition["key"],
+            checkpoint["seq"],
+            run.seen,
+        )
         checkpoint["seq"] += 1
-    checkpoint.update(cursor=cursor, finished=finished, done=checkpoint["done"] + len(run.seen),
-                      written=checkpoint["written"] + run.written, updated_at=now_iso())
+    checkpoint.update(
+        cursor=cursor,
+        finished=finished,
+        done=checkpoint["done"] + len(run.seen),
+        written=checkpoint["written"] + run.written,
+        updated_at=now_iso(),
+    )
     _put_work(job.job_id, f"PART#{run.partition['key']}", checkpoint)
     run.seen, run.written = {}, 0
 
@@ -252,8 +297,9 @@ def _checkpoint(run: _PartitionRun, cursor: str | None, finished: bool, manifest
 # ---------------------------------------------------------------------------------------------- reconcile
 def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
     """Once every partition is fetched: tombstone the records that vanished at the provider, and count."""
-    parts = {item["sk"].removeprefix("PART#"): item for item in work_items(job.job_id)
-             if item["sk"].startswith("PART#")}
+    parts = {
+        item["sk"].removeprefix("PART#"): item for item in work_items(job.job_id) if item["sk"].startswith("PART#")
+    }
     if any(not parts.get(p["key"], {}).get("finished") for p in partitions):
         return {"all_fetched": False}
     assert job.generation is not None
@@ -264,9 +310,18 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
     for kind in sorted({p["kind"] for p in partitions}):
         new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
         old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
-        vanished = [Version(kind=RecordKind(kind), uuid=uuid, customer_uuid=entry.customer_uuid, external_id="",
-                            generation=job.generation, record=None)
-                    for uuid, entry in old.items() if uuid not in new]
+        vanished = [
+            Version(
+                kind=RecordKind(kind),
+                uuid=uuid,
+                customer_uuid=entry.customer_uuid,
+                external_id="",
+                generation=job.generation,
+                record=None,
+            )
+            for uuid, entry in old.items()
+            if uuid not in new
+        ]
         tombstones += records.write(job.data_source_uuid, vanished)
         counts[kind] = len(new)
     _put_work(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones})
@@ -299,16 +354,23 @@ def commit(job: JobContext) -> dict[str, Any]:
     settings = get_settings()
     now = now_iso()
     source_update = get_source_store().commit_transaction_item(
-        job.account_id, job.data_source_uuid, job.job_id, job.generation, job.previous_generation,
+        job.account_id,
+        job.data_source_uuid,
+        job.job_id,
+        job.generation,
+        job.previous_generation,
         {"counts": full_counts, "last_synced_at": now},
     )
-    job_update = {"Update": {
-        "TableName": settings.jobs_table, "Key": job_key(job.account_id, job.job_id),
-        "UpdateExpression": "SET committed = :true, committed_at = :now",
-        "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
-        "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": to_item({":true": True, ":now": now, ":running": "running"}),
-    }}
+    job_update = {
+        "Update": {
+            "TableName": settings.jobs_table,
+            "Key": job_key(job.account_id, job.job_id),
+            "UpdateExpression": "SET committed = :true, committed_at = :now",
+            "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item({":true": True, ":now": now, ":running": "running"}),
+        }
+    }
     try:
         ddb().transact_write_items(TransactItems=[source_update, job_update])
     except Exception as error:
@@ -316,8 +378,13 @@ def commit(job: JobContext) -> dict[str, Any]:
             raise
         _ensure_live(job)
         raise GenerationConflictError("Another generation was committed during this re-sync.") from None
-    logger.info("Generation committed", data_source_uuid=job.data_source_uuid, job_id=job.job_id,
-                generation=job.generation, previous_generation=job.previous_generation)
+    logger.info(
+        "Generation committed",
+        data_source_uuid=job.data_source_uuid,
+        job_id=job.job_id,
+        generation=job.generation,
+        previous_generation=job.previous_generation,
+    )
     return {"committed": True}
 
 
@@ -363,24 +430,37 @@ def _frozen_progress(job: JobContext) -> dict[str, Any]:
 def _release(job: JobContext, status: str) -> None:
     source = get_source_store().get(job.account_id, job.data_source_uuid)
     if source and source.get("current_job_id") == job.job_id and source.get("status") != "deleting":
-        get_source_store().update(job.account_id, job.data_source_uuid, {"status": status},
-                                  remove=("current_job_id",))
+        get_source_store().update(job.account_id, job.data_source_uuid, {"status": status}, remove=("current_job_id",))
 
 
 def _drop_work(job: JobContext) -> None:
     keys = [{"pk": item["pk"], "sk": item["sk"]} for item in work_items(job.job_id)]
     for start in range(0, len(keys), 25):
-        ddb().batch_write_item(RequestItems={get_settings().jobs_table: [
-            {"DeleteRequest": {"Key": to_item(k)}} for k in keys[start:start + 25]]})
+        ddb().batch_write_item(
+            RequestItems={
+                get_settings().jobs_table: [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + 25]]
+            }
+        )
 
 
 def finish(job: JobContext) -> dict[str, Any]:
     counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
     overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
-    result = {"counts": counts, "overlays_removed": overlays["overlays_removed"],
-              "overlays_orphaned": overlays["overlays_orphaned"]}
-    _set_job(job, {"status": "succeeded", "phase": None, "finished_at": now_iso(), "result": result,
-                   "progress": _frozen_progress(job)})
+    result = {
+        "counts": counts,
+        "overlays_removed": overlays["overlays_removed"],
+        "overlays_orphaned": overlays["overlays_orphaned"],
+    }
+    _set_job(
+        job,
+        {
+            "status": "succeeded",
+            "phase": None,
+            "finished_at": now_iso(),
+            "result": result,
+            "progress": _frozen_progress(job),
+        },
+    )
     _release(job, "active")
     _drop_work(job)
     return {"status": "succeeded"}
@@ -389,8 +469,11 @@ def finish(job: JobContext) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- abort
 ERROR_CODES = {
     "CredentialsInvalidError": ("failed", "credentials_invalid", "The provider refused the source's credentials."),
-    "ProviderUnavailableError": ("failed", "provider_unavailable",
-                                 "The provider kept failing for longer than max_retry_seconds."),
+    "ProviderUnavailableError": (
+        "failed",
+        "provider_unavailable",
+        "The provider kept failing for longer than max_retry_seconds.",
+    ),
     "JobCancelledError": ("cancelled", "cancelled", "The job was cancelled."),
     "SourceDeletedError": ("cancelled", "source_deleted", "The data source was deleted."),
     "GenerationConflictError": ("failed", "generation_conflict", "Another generation was committed meanwhile."),
@@ -402,8 +485,7 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     deleted: the purge removes everything), end the job, release the source. The previous generation
     is untouched throughout."""
     error_type = (error or {}).get("Error", "States.Runtime")
-    status, code, message = ERROR_CODES.get(error_type, ("failed", "internal_error",
-                                                          f"The job failed ({error_type})."))
+    status, code, message = ERROR_CODES.get(error_type, ("failed", "internal_error", f"The job failed ({error_type})."))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
     if stored_job.get("status") in ("succeeded", "failed", "cancelled"):
         return {"status": stored_job["status"]}
@@ -425,8 +507,16 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
                     break
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
         get_source_store().forget_generation(job.account_id, job.data_source_uuid, generation)
-    _set_job(job, {"status": status, "phase": None, "finished_at": now_iso(),
-                   "error": {"code": code, "message": message}, "progress": _frozen_progress(job)})
+    _set_job(
+        job,
+        {
+            "status": status,
+            "phase": None,
+            "finished_at": now_iso(),
+            "error": {"code": code, "message": message},
+            "progress": _frozen_progress(job),
+        },
+    )
     if not deleting:
         first_import_failed = source is not None and source.get("committed_generation") is None
         _release(job, "failed" if first_import_failed else "active")
@@ -442,8 +532,8 @@ def continue_in_new_execution(job: JobContext) -> dict[str, Any]:
     following = job.model_copy(update={"execution": job.execution + 1})
     name = f"{execution_name(job.data_source_uuid, job.job_id)}-{following.execution}"
     client("stepfunctions").start_execution(
-        stateMachineArn=get_settings().resync_state_machine_arn, name=name,
+        stateMachineArn=get_settings().resync_state_machine_arn,
+        name=name,
         input=json.dumps({"job": following.model_dump(mode="json", exclude={"generation", "previous_generation"})}),
     )
     return {"continued_as": name}
-

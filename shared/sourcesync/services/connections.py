@@ -46,6 +46,11 @@ def connector_for(source: dict[str, Any]) -> Any:
         raise errors.UnprocessableError("connector_unavailable", f"No connector for {source['system']}.")
     credentials = get_credential_store().get(source["account_id"], source["uuid"])
     options = source.get("options") or {}
-    budget = shared_budget(spec, options, table_name=get_settings().jobs_table, data_source_uuid=source["uuid"],
-                           client_factory=lambda: client("dynamodb"))
+    budget = shared_budget(
+        spec,
+        options,
+        table_name=get_settings().jobs_table,
+        data_source_uuid=source["uuid"],
+        client_factory=lambda: client("dynamodb"),
+    )
     return build_connector(source["system"], credentials, options, budget=budget)

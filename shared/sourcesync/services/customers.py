@@ -57,8 +57,10 @@ class CustomerView:
         self.plans = plans
         self.customer = next(r for r in records if r.kind is RecordKind.CUSTOMERS)
         self.subscriptions = [r for r in records if r.kind is RecordKind.SUBSCRIPTIONS]
-        self.invoices = sorted((r for r in records if r.kind is RecordKind.INVOICES),
-                               key=lambda r: (r.record.date, r.uuid))  # type: ignore[union-attr]
+        self.invoices = sorted(
+            (r for r in records if isinstance(r.record, InvoiceRecord)),
+            key=lambda r: (r.record.date if isinstance(r.record, InvoiceRecord) else None, r.uuid),
+        )
         self.transactions = [r for r in records if r.kind is RecordKind.TRANSACTIONS]
 
     @property
@@ -82,11 +84,15 @@ class CustomerView:
         by_currency = customer_mrr(self._subscription_records(), self._invoice_records(), self.plans, day)
         currency = self.currency() or (Counter(by_currency).most_common(1)[0][0] if by_currency else None)
         entry: dict[str, Any] = {
-            "uuid": self.customer.uuid, "external_id": self.record.external_id,
+            "uuid": self.customer.uuid,
+            "external_id": self.record.external_id,
             "data_source_uuid": self.source["uuid"],
             "sources": [{"data_source_uuid": self.source["uuid"], "external_id": self.record.external_id}],
-            "name": self.record.name, "email": self.record.email, "company": self.record.company,
-            "country": self.record.country, "currency": currency,
+            "name": self.record.name,
+            "email": self.record.email,
+            "company": self.record.company,
+            "country": self.record.country,
+            "currency": currency,
             "mrr": by_currency.get(currency, 0) if currency else 0,
         }
         if len(by_currency) > 1:
@@ -94,43 +100,74 @@ class CustomerView:
         return entry
 
     def detail(self, day: date) -> dict[str, Any]:
-        plan_uuids = {ext: uuid_for(self.source["account_id"], self.source["uuid"], RecordKind.PLANS, ext)
-                      for ext in self.plans}
+        plan_uuids = {
+            ext: uuid_for(self.source["account_id"], self.source["uuid"], RecordKind.PLANS, ext) for ext in self.plans
+        }
         subscriptions = []
         for stored in self.subscriptions:
             sub = stored.record
             assert isinstance(sub, SubscriptionRecord)
             plan = self.plans.get(sub.plan_external_id or "")
-            subscriptions.append({
-                "uuid": stored.uuid, "external_id": sub.external_id, "data_source_uuid": self.source["uuid"],
-                "plan": None if plan is None else {
-                    "uuid": plan_uuids[plan.external_id], "external_id": plan.external_id, "name": plan.name,
-                    "interval_count": plan.interval_count, "interval_unit": plan.interval_unit},
-                "quantity": sub.quantity, "mrr": subscription_mrr(sub, self._invoice_records(), self.plans, day)[1],
-                "status": sub.status, "started_at": iso(sub.started_at),
-                "cancelled_at": iso(sub.cancelled_at) if sub.cancelled_at else None,
-                "connected_to": [], "mrr_edits": [],
-            })
+            subscriptions.append(
+                {
+                    "uuid": stored.uuid,
+                    "external_id": sub.external_id,
+                    "data_source_uuid": self.source["uuid"],
+                    "plan": None
+                    if plan is None
+                    else {
+                        "uuid": plan_uuids[plan.external_id],
+                        "external_id": plan.external_id,
+                        "name": plan.name,
+                        "interval_count": plan.interval_count,
+                        "interval_unit": plan.interval_unit,
+                    },
+                    "quantity": sub.quantity,
+                    "mrr": subscription_mrr(sub, self._invoice_records(), self.plans, day)[1],
+                    "status": sub.status,
+                    "started_at": iso(sub.started_at),
+                    "cancelled_at": iso(sub.cancelled_at) if sub.cancelled_at else None,
+                    "connected_to": [],
+                    "mrr_edits": [],
+                }
+            )
         transactions: dict[str, list[dict[str, Any]]] = {}
         for stored in self.transactions:
             tx = stored.record
             assert isinstance(tx, TransactionRecord)
-            transactions.setdefault(tx.invoice_external_id, []).append({
-                "uuid": stored.uuid, "external_id": tx.external_id, "type": tx.type, "date": iso(tx.date),
-                "result": tx.result, "amount_in_cents": tx.amount_in_cents})
+            transactions.setdefault(tx.invoice_external_id, []).append(
+                {
+                    "uuid": stored.uuid,
+                    "external_id": tx.external_id,
+                    "type": tx.type,
+                    "date": iso(tx.date),
+                    "result": tx.result,
+                    "amount_in_cents": tx.amount_in_cents,
+                }
+            )
         invoices = []
         for stored in self.invoices:
             invoice = stored.record
             assert isinstance(invoice, InvoiceRecord)
-            invoices.append({
-                "uuid": stored.uuid, "external_id": invoice.external_id, "date": iso(invoice.date),
-                "currency": invoice.currency, "total_in_cents": invoice.total_in_cents if invoice.total_in_cents
-                is not None else sum(li.amount_in_cents for li in invoice.line_items),
-                "line_items": [_line(li) for li in invoice.line_items],
-                "transactions": transactions.get(invoice.external_id, []),
-            })
-        return {**self.summary(day), "subscriptions": subscriptions, "invoices": invoices,
-                "overlays": {"merges": [], "connected_subscriptions": [], "mrr_edits": []}}
+            invoices.append(
+                {
+                    "uuid": stored.uuid,
+                    "external_id": invoice.external_id,
+                    "date": iso(invoice.date),
+                    "currency": invoice.currency,
+                    "total_in_cents": invoice.total_in_cents
+                    if invoice.total_in_cents is not None
+                    else sum(li.amount_in_cents for li in invoice.line_items),
+                    "line_items": [_line(li) for li in invoice.line_items],
+                    "transactions": transactions.get(invoice.external_id, []),
+                }
+            )
+        return {
+            **self.summary(day),
+            "subscriptions": subscriptions,
+            "invoices": invoices,
+            "overlays": {"merges": [], "connected_subscriptions": [], "mrr_edits": []},
+        }
 
 
 def _line(line: Any) -> dict[str, Any]:
@@ -139,8 +176,11 @@ def _line(line: Any) -> dict[str, Any]:
 
 
 def _plans(source: Item, view: View) -> dict[str, PlanRecord]:
-    return {r.record.external_id: r.record for r in get_record_store().plans(source["uuid"], view)
-            if isinstance(r.record, PlanRecord)}
+    return {
+        r.record.external_id: r.record
+        for r in get_record_store().plans(source["uuid"], view)
+        if isinstance(r.record, PlanRecord)
+    }
 
 
 def _load(source: Item, view: View, customer_uuids: list[str]) -> list[CustomerView]:
@@ -155,11 +195,17 @@ def today() -> date:
     return now().date()
 
 
-def list_page(principal: Principal, data_source_uuid: str | None, external_id: str | None, per_page: int,
-              after: str | None, day: date) -> tuple[list[dict[str, Any]], str | None]:
+def list_page(
+    principal: Principal,
+    data_source_uuid: str | None,
+    external_id: str | None,
+    per_page: int,
+    after: str | None,
+    day: date,
+) -> tuple[list[dict[str, Any]], str | None]:
     """A page of customers (by source, then uuid) and the position to continue after."""
     sources = [live_source(principal, data_source_uuid)] if data_source_uuid else live_sources(principal)
-    after_source, after_customer = (after.split("/", 1) if after else (None, None))
+    after_source, after_customer = after.split("/", 1) if after else (None, None)
     entries: list[dict[str, Any]] = []
     for source in sources:
         if after_source and source["uuid"] < after_source:

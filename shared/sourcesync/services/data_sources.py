@@ -45,23 +45,35 @@ def create(principal: Principal, request: DataSourceCreateRequest) -> dict[str, 
     system = request.system
     if system is System.CUSTOM:
         if request.credentials:
-            raise InvalidRequestError("A custom source takes no credentials.",
-                                      [{"loc": "credentials", "msg": "custom sources take no credentials"}])
+            raise InvalidRequestError(
+                "A custom source takes no credentials.",
+                [{"loc": "credentials", "msg": "custom sources take no credentials"}],
+            )
         if request.schedule:
-            raise InvalidRequestError("A custom source cannot be re-synced, so it takes no schedule.",
-                                      [{"loc": "schedule", "msg": "custom sources are never re-synced"}])
+            raise InvalidRequestError(
+                "A custom source cannot be re-synced, so it takes no schedule.",
+                [{"loc": "schedule", "msg": "custom sources are never re-synced"}],
+            )
     else:
         if not request.credentials:
-            raise InvalidRequestError("This system needs credentials.",
-                                      [{"loc": "credentials", "msg": "field required"}])
+            raise InvalidRequestError(
+                "This system needs credentials.", [{"loc": "credentials", "msg": "field required"}]
+            )
         connections.check_credentials(system, request.credentials, options)
 
     uuid = new_id("ds")
     item: Item = {
-        "uuid": uuid, "account_id": principal.account_id, "name": request.name, "system": system.value,
-        "status": "active" if system is System.CUSTOM else "importing", "options": options,
-        "created_at": now_iso(), "created_by": principal.key_id, "last_synced_at": None,
-        "counts": dict.fromkeys(COUNT_KINDS, 0), **_schedule_attributes(request.schedule),
+        "uuid": uuid,
+        "account_id": principal.account_id,
+        "name": request.name,
+        "system": system.value,
+        "status": "active" if system is System.CUSTOM else "importing",
+        "options": options,
+        "created_at": now_iso(),
+        "created_by": principal.key_id,
+        "last_synced_at": None,
+        "counts": dict.fromkeys(COUNT_KINDS, 0),
+        **_schedule_attributes(request.schedule),
     }
     if system is System.CUSTOM:  # pushed data lives in one generation, readable at once
         item.update(committed_generation=1, next_generation=1)
@@ -105,16 +117,20 @@ def update(principal: Principal, uuid: str, request: DataSourceUpdateRequest) ->
         if request.schedule is None:
             remove = ("schedule", "schedule_shard", "schedule_anchor")
         elif not SYSTEMS[System(source["system"])].resync_source:
-            raise InvalidRequestError("This source cannot be re-synced, so it takes no schedule.",
-                                      [{"loc": "schedule", "msg": "custom sources are never re-synced"}])
+            raise InvalidRequestError(
+                "This source cannot be re-synced, so it takes no schedule.",
+                [{"loc": "schedule", "msg": "custom sources are never re-synced"}],
+            )
         else:
             set_values.update(_schedule_attributes(request.schedule))
     if "options" in fields and request.options is not None:
         set_values["options"] = {**_options(request.options)}
     if "credentials" in fields and request.credentials is not None:
         if source["system"] == System.CUSTOM.value:
-            raise InvalidRequestError("A custom source takes no credentials.",
-                                      [{"loc": "credentials", "msg": "custom sources take no credentials"}])
+            raise InvalidRequestError(
+                "A custom source takes no credentials.",
+                [{"loc": "credentials", "msg": "custom sources take no credentials"}],
+            )
         options = set_values.get("options") or source.get("options") or {}
         connections.check_credentials(System(source["system"]), request.credentials, options)
         get_credential_store().put(principal.account_id, uuid, request.credentials)
@@ -131,11 +147,15 @@ def present(source: Item, job: Item | None = None) -> dict[str, Any]:
         job = get_job_store().get(source["account_id"], source["current_job_id"])
     counts = source.get("counts") or {}
     return {
-        "uuid": source["uuid"], "name": source["name"], "system": source["system"], "status": source["status"],
+        "uuid": source["uuid"],
+        "name": source["name"],
+        "system": source["system"],
+        "status": source["status"],
         "resync_supported": SYSTEMS[System(source["system"])].resync_source,
-        "schedule": source.get("schedule"), "options": source.get("options", {}),
-        "created_at": source["created_at"], "last_synced_at": source.get("last_synced_at"),
+        "schedule": source.get("schedule"),
+        "options": source.get("options", {}),
+        "created_at": source["created_at"],
+        "last_synced_at": source.get("last_synced_at"),
         "current_job": present_job(job) if job else None,
         "counts": {kind: int(counts.get(kind, 0)) for kind in COUNT_KINDS},
     }
-

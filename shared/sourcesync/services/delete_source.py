@@ -43,21 +43,36 @@ def delete(principal: Principal, uuid: str) -> Item:
     job.update(status="queued", phase="purging", running_job_id=source.get("current_job_id"))
     deleted_at = now_iso()
     try:
-        ddb().transact_write_items(TransactItems=[
-            {"Update": {
-                "TableName": settings.sources_table, "Key": source_key(principal.account_id, uuid),
-                "UpdateExpression": "SET #status = :deleting, deleted_at = :now, deleted_by = :who, "
-                                    "delete_job_id = :job, schedule_shard = :purge",
-                "ConditionExpression": "attribute_exists(pk) AND #status <> :deleting",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": to_item({":deleting": "deleting", ":now": deleted_at,
-                                                      ":who": principal.key_id, ":job": job["job_id"],
-                                                      ":purge": PURGE_SHARD}),
-            }},
-            {"Put": {"TableName": settings.jobs_table,
-                     "Item": to_item({"pk": f"A#{principal.account_id}", "sk": f"JOB#{job['job_id']}", **job}),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-        ])
+        ddb().transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": settings.sources_table,
+                        "Key": source_key(principal.account_id, uuid),
+                        "UpdateExpression": "SET #status = :deleting, deleted_at = :now, deleted_by = :who, "
+                        "delete_job_id = :job, schedule_shard = :purge",
+                        "ConditionExpression": "attribute_exists(pk) AND #status <> :deleting",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":deleting": "deleting",
+                                ":now": deleted_at,
+                                ":who": principal.key_id,
+                                ":job": job["job_id"],
+                                ":purge": PURGE_SHARD,
+                            }
+                        ),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": settings.jobs_table,
+                        "Item": to_item({"pk": f"A#{principal.account_id}", "sk": f"JOB#{job['job_id']}", **job}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
     except Exception as error:
         if is_condition_failure(error):
             raise NotFoundError("No such data source.") from None
@@ -74,12 +89,19 @@ PURGE_SHARD = "purge"
 
 def start_purge(job: Item, attempt: int = 1) -> None:
     name = execution_name(job["data_source_uuid"], job["job_id"]) + ("" if attempt == 1 else f"-{attempt}")
-    execution_input = {"job": {"account_id": job["account_id"], "data_source_uuid": job["data_source_uuid"],
-                               "job_id": job["job_id"], "kind": "delete_source",
-                               "running_job_id": job.get("running_job_id")}}
+    execution_input = {
+        "job": {
+            "account_id": job["account_id"],
+            "data_source_uuid": job["data_source_uuid"],
+            "job_id": job["job_id"],
+            "kind": "delete_source",
+            "running_job_id": job.get("running_job_id"),
+        }
+    }
     try:
-        client("stepfunctions").start_execution(stateMachineArn=get_settings().purge_state_machine_arn, name=name,
-                                                input=json.dumps(execution_input))
+        client("stepfunctions").start_execution(
+            stateMachineArn=get_settings().purge_state_machine_arn, name=name, input=json.dumps(execution_input)
+        )
     except Exception:  # the source is deleted already; the scheduler restarts a purge that did not start
         logger.exception("The purge could not be started", job_id=job["job_id"])
 
@@ -87,14 +109,30 @@ def start_purge(job: Item, attempt: int = 1) -> None:
 def audit(principal: Principal, source: Item, job: Item, deleted_at: str) -> None:
     """Every delete leaves an audit record: a structured log line, an EventBridge event on the audit bus,
     and an item of the account's (which outlives the source). No secret in any of them."""
-    record = {"action": "delete_source", "account_id": principal.account_id, "data_source_uuid": source["uuid"],
-              "data_source_name": source["name"], "system": source["system"], "key_id": principal.key_id,
-              "role": principal.role, "at": deleted_at, "job_id": job["job_id"], "counts": _counts(source)}
+    record = {
+        "action": "delete_source",
+        "account_id": principal.account_id,
+        "data_source_uuid": source["uuid"],
+        "data_source_name": source["name"],
+        "system": source["system"],
+        "key_id": principal.key_id,
+        "role": principal.role,
+        "at": deleted_at,
+        "job_id": job["job_id"],
+        "counts": _counts(source),
+    }
     logger.info("Audit: data source deleted", audit=record)
     get_account_store().put_audit(principal.account_id, f"{deleted_at}#{job['job_id']}", record)
     try:
-        client("events").put_events(Entries=[{
-            "Source": "sourcesync", "DetailType": "DataSourceDeleted", "Detail": json.dumps(record),
-            "EventBusName": get_settings().audit_event_bus}])
+        client("events").put_events(
+            Entries=[
+                {
+                    "Source": "sourcesync",
+                    "DetailType": "DataSourceDeleted",
+                    "Detail": json.dumps(record),
+                    "EventBusName": get_settings().audit_event_bus,
+                }
+            ]
+        )
     except Exception:
         logger.exception("The audit event could not be published", job_id=job["job_id"])

@@ -42,9 +42,10 @@ IMPORT_GENERATION = 1
 def _custom_source(principal: Principal, uuid: str) -> Item:
     source = live_source(principal, uuid)
     if source["system"] != "custom":
-        raise UnprocessableError("not_custom_source",
-                                 "The Import API writes only into custom data sources; this one is synced from "
-                                 f"{source['system']}.")
+        raise UnprocessableError(
+            "not_custom_source",
+            f"The Import API writes only into custom data sources; this one is synced from {source['system']}.",
+        )
     return source
 
 
@@ -64,8 +65,14 @@ def _write(source: Item, versions: Sequence[Version]) -> None:
 def _version(source: Item, kind: RecordKind, record: AnyRecord, customer_external_id: str | None = None) -> Version:
     account, ds = source["account_id"], source["uuid"]
     owner = uuid_for(account, ds, RecordKind.CUSTOMERS, customer_external_id) if customer_external_id else None
-    return Version(kind=kind, uuid=uuid_for(account, ds, kind, record.external_id), customer_uuid=owner,
-                   external_id=record.external_id, generation=IMPORT_GENERATION, record=record)
+    return Version(
+        kind=kind,
+        uuid=uuid_for(account, ds, kind, record.external_id),
+        customer_uuid=owner,
+        external_id=record.external_id,
+        generation=IMPORT_GENERATION,
+        record=record,
+    )
 
 
 def _entries(versions: Sequence[Version], kind: RecordKind) -> dict[str, Any]:
@@ -74,8 +81,10 @@ def _entries(versions: Sequence[Version], kind: RecordKind) -> dict[str, Any]:
 
 def import_customers(principal: Principal, uuid: str, request: ImportCustomersRequest) -> dict[str, Any]:
     source = _custom_source(principal, uuid)
-    versions = [_version(source, RecordKind.CUSTOMERS, CustomerRecord(**c.model_dump()), c.external_id)
-                for c in _last_wins(request.customers)]
+    versions = [
+        _version(source, RecordKind.CUSTOMERS, CustomerRecord(**c.model_dump()), c.external_id)
+        for c in _last_wins(request.customers)
+    ]
     _write(source, versions)
     return _entries(versions, RecordKind.CUSTOMERS)
 
@@ -100,18 +109,27 @@ def import_invoices(principal: Principal, uuid: str, request: ImportInvoicesRequ
     subscriptions: dict[tuple[str, str], list[tuple[ImportInvoice, Any]]] = {}
     for invoice in invoices:
         line_items = tuple(LineItem(**line.model_dump()) for line in invoice.line_items)
-        record = InvoiceRecord(external_id=invoice.external_id, customer_external_id=invoice.customer_external_id,
-                               date=invoice.date, currency=invoice.currency, line_items=line_items,
-                               total_in_cents=sum(li.amount_in_cents for li in line_items))
+        record = InvoiceRecord(
+            external_id=invoice.external_id,
+            customer_external_id=invoice.customer_external_id,
+            date=invoice.date,
+            currency=invoice.currency,
+            line_items=line_items,
+            total_in_cents=sum(li.amount_in_cents for li in line_items),
+        )
         versions.append(_version(source, RecordKind.INVOICES, record, invoice.customer_external_id))
         for tx in invoice.transactions:
-            transaction = TransactionRecord(invoice_external_id=invoice.external_id,
-                                            customer_external_id=invoice.customer_external_id, **tx.model_dump())
+            transaction = TransactionRecord(
+                invoice_external_id=invoice.external_id,
+                customer_external_id=invoice.customer_external_id,
+                **tx.model_dump(),
+            )
             versions.append(_version(source, RecordKind.TRANSACTIONS, transaction, invoice.customer_external_id))
         for line in invoice.line_items:
             if line.type == "subscription" and line.subscription_external_id:
                 subscriptions.setdefault((invoice.customer_external_id, line.subscription_external_id), []).append(
-                    (invoice, line))
+                    (invoice, line)
+                )
     versions.extend(_derived_subscriptions(source, subscriptions))
     _write(source, versions)
     return _entries(versions, RecordKind.INVOICES)
@@ -122,36 +140,53 @@ def _check_references(source: Item, invoices: Sequence[ImportInvoice]) -> None:
     account, ds = source["account_id"], source["uuid"]
     wanted: list[tuple[RecordKind, str, str | None]] = []
     for invoice in invoices:
-        wanted.append((RecordKind.CUSTOMERS, uuid_for(account, ds, RecordKind.CUSTOMERS,
-                                                      invoice.customer_external_id), None))
-        wanted.extend((RecordKind.PLANS, uuid_for(account, ds, RecordKind.PLANS, line.plan_external_id), None)
-                      for line in invoice.line_items if line.plan_external_id)
+        wanted.append(
+            (RecordKind.CUSTOMERS, uuid_for(account, ds, RecordKind.CUSTOMERS, invoice.customer_external_id), None)
+        )
+        wanted.extend(
+            (RecordKind.PLANS, uuid_for(account, ds, RecordKind.PLANS, line.plan_external_id), None)
+            for line in invoice.line_items
+            if line.plan_external_id
+        )
     found = get_record_store().read_at(ds, wanted, IMPORT_GENERATION)
     details = []
     for index, invoice in enumerate(invoices):
         if uuid_for(account, ds, RecordKind.CUSTOMERS, invoice.customer_external_id) not in found:
-            details.append({"loc": f"invoices.{index}.customer_external_id",
-                            "msg": "no customer with this external_id in this data source"})
+            details.append(
+                {
+                    "loc": f"invoices.{index}.customer_external_id",
+                    "msg": "no customer with this external_id in this data source",
+                }
+            )
         for line_index, line in enumerate(invoice.line_items):
             if line.plan_external_id and uuid_for(account, ds, RecordKind.PLANS, line.plan_external_id) not in found:
-                details.append({"loc": f"invoices.{index}.line_items.{line_index}.plan_external_id",
-                                "msg": "no plan with this external_id in this data source"})
+                details.append(
+                    {
+                        "loc": f"invoices.{index}.line_items.{line_index}.plan_external_id",
+                        "msg": "no plan with this external_id in this data source",
+                    }
+                )
     if details:
         raise InvalidRequestError("Some records refer to customers or plans this source does not have.", details)
 
 
-def _derived_subscriptions(source: Item, lines: dict[tuple[str, str], list[tuple[ImportInvoice, Any]]]
-                           ) -> list[Version]:
+def _derived_subscriptions(
+    source: Item, lines: dict[tuple[str, str], list[tuple[ImportInvoice, Any]]]
+) -> list[Version]:
     account, ds = source["account_id"], source["uuid"]
     keys = {key: uuid_for(account, ds, RecordKind.SUBSCRIPTIONS, key[1]) for key in lines}
     owners = {key: uuid_for(account, ds, RecordKind.CUSTOMERS, key[0]) for key in lines}
-    stored = get_record_store().read_at(ds, [(RecordKind.SUBSCRIPTIONS, keys[k], owners[k]) for k in lines],
-                                        IMPORT_GENERATION)
+    stored = get_record_store().read_at(
+        ds, [(RecordKind.SUBSCRIPTIONS, keys[k], owners[k]) for k in lines], IMPORT_GENERATION
+    )
     versions = []
     for key, entries in lines.items():
         previous = stored.get(keys[key])
-        record = derive_subscription(key[0], key[1], [(inv.date, inv.currency, line) for inv, line in entries],
-                                     previous.record if previous and isinstance(previous.record,
-                                                                                SubscriptionRecord) else None)
+        record = derive_subscription(
+            key[0],
+            key[1],
+            [(inv.date, inv.currency, line) for inv, line in entries],
+            previous.record if previous and isinstance(previous.record, SubscriptionRecord) else None,
+        )
         versions.append(_version(source, RecordKind.SUBSCRIPTIONS, record, key[0]))
     return versions

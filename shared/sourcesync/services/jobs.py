@@ -16,8 +16,12 @@ from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
 
 #: The source's status while a job of each kind runs on it.
-SOURCE_STATUS_DURING = {"import": "importing", "resync_source": "resyncing", "resync_customer": "resyncing",
-                        "reprocess": "resyncing"}
+SOURCE_STATUS_DURING = {
+    "import": "importing",
+    "resync_source": "resyncing",
+    "resync_customer": "resyncing",
+    "reprocess": "resyncing",
+}
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -26,24 +30,43 @@ def execution_name(data_source_uuid: str, job_id: str) -> str:
     return f"{data_source_uuid}-{job_id}"
 
 
-def new_job(account_id: str, data_source_uuid: str, kind: str, created_by: str,
-            customer_uuid: str | None = None) -> Item:
+def new_job(
+    account_id: str, data_source_uuid: str, kind: str, created_by: str, customer_uuid: str | None = None
+) -> Item:
     return {
-        "job_id": new_id("job"), "account_id": account_id, "data_source_uuid": data_source_uuid,
-        "kind": kind, "status": "queued", "phase": None, "customer_uuid": customer_uuid,
-        "created_at": now_iso(), "started_at": None, "finished_at": None, "created_by": created_by,
-        "progress": {"percent": 0, "eta_seconds": None, "kinds": {}}, "result": None, "error": None,
+        "job_id": new_id("job"),
+        "account_id": account_id,
+        "data_source_uuid": data_source_uuid,
+        "kind": kind,
+        "status": "queued",
+        "phase": None,
+        "customer_uuid": customer_uuid,
+        "created_at": now_iso(),
+        "started_at": None,
+        "finished_at": None,
+        "created_by": created_by,
+        "progress": {"percent": 0, "eta_seconds": None, "kinds": {}},
+        "result": None,
+        "error": None,
     }
 
 
-def start_source_job(account_id: str, data_source_uuid: str, kind: str, created_by: str,
-                     customer_uuid: str | None = None) -> Item:
+def start_source_job(
+    account_id: str, data_source_uuid: str, kind: str, created_by: str, customer_uuid: str | None = None
+) -> Item:
     """Create a job that holds the source (409 if another runs) and start its state machine."""
     job = new_job(account_id, data_source_uuid, kind, created_by, customer_uuid)
     jobs = get_job_store()
     jobs.create_holding_source(job, SOURCE_STATUS_DURING[kind])
-    execution_input = {"job": {"account_id": account_id, "data_source_uuid": data_source_uuid,
-                               "job_id": job["job_id"], "kind": kind, "customer_uuid": customer_uuid}}
+    execution_input = {
+        "job": {
+            "account_id": account_id,
+            "data_source_uuid": data_source_uuid,
+            "job_id": job["job_id"],
+            "kind": kind,
+            "customer_uuid": customer_uuid,
+        }
+    }
     try:
         client("stepfunctions").start_execution(
             stateMachineArn=get_settings().resync_state_machine_arn,
@@ -58,8 +81,11 @@ def start_source_job(account_id: str, data_source_uuid: str, kind: str, created_
 
 def fail_job(job: Item, code: str, message: str) -> None:
     """End a job as failed and release its source."""
-    get_job_store().update(job["account_id"], job["job_id"],
-                           {"status": "failed", "finished_at": now_iso(), "error": {"code": code, "message": message}})
+    get_job_store().update(
+        job["account_id"],
+        job["job_id"],
+        {"status": "failed", "finished_at": now_iso(), "error": {"code": code, "message": message}},
+    )
     release_source(job)
 
 
@@ -67,8 +93,9 @@ def release_source(job: Item) -> None:
     source = get_source_store().get(job["account_id"], job["data_source_uuid"])
     if source and source.get("current_job_id") == job["job_id"] and source.get("status") != "deleting":
         status = "active" if source.get("committed_generation") is not None or job["kind"] != "import" else "failed"
-        get_source_store().update(job["account_id"], job["data_source_uuid"], {"status": status},
-                                  remove=("current_job_id",))
+        get_source_store().update(
+            job["account_id"], job["data_source_uuid"], {"status": status}, remove=("current_job_id",)
+        )
 
 
 def visible_job(principal: Principal, job_id: str) -> Item:
@@ -89,12 +116,22 @@ def present_job(job: Item) -> dict[str, Any]:
 
     progress = job_progress(job)
     return {
-        "id": job["job_id"], "kind": job["kind"], "status": job["status"], "phase": job.get("phase"),
-        "data_source_uuid": job["data_source_uuid"], "customer_uuid": job.get("customer_uuid"),
-        "created_at": job["created_at"], "started_at": job.get("started_at"), "finished_at": job.get("finished_at"),
-        "progress": {"percent": int(progress.get("percent", 0)), "eta_seconds": progress.get("eta_seconds"),
-                     "kinds": progress.get("kinds", {})},
-        "result": job.get("result"), "error": job.get("error"),
+        "id": job["job_id"],
+        "kind": job["kind"],
+        "status": job["status"],
+        "phase": job.get("phase"),
+        "data_source_uuid": job["data_source_uuid"],
+        "customer_uuid": job.get("customer_uuid"),
+        "created_at": job["created_at"],
+        "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"),
+        "progress": {
+            "percent": int(progress.get("percent", 0)),
+            "eta_seconds": progress.get("eta_seconds"),
+            "kinds": progress.get("kinds", {}),
+        },
+        "result": job.get("result"),
+        "error": job.get("error"),
     }
 
 
@@ -104,8 +141,11 @@ def cancel(principal: Principal, job_id: str) -> Item:
 
     job = visible_job(principal, job_id)
     if job["status"] in FINISHED or job.get("committed"):
-        raise ConflictError("This job has finished or already switched the data; it can no longer be cancelled.",
-                            job_id=job_id, status=job["status"])
+        raise ConflictError(
+            "This job has finished or already switched the data; it can no longer be cancelled.",
+            job_id=job_id,
+            status=job["status"],
+        )
     if job["kind"] == "delete_source":
         raise ConflictError("A delete cannot be cancelled.", job_id=job_id)
     get_job_store().request_cancel(principal.account_id, job_id)

@@ -41,8 +41,11 @@ def job_progress(job: dict[str, Any], finished: bool = False) -> dict[str, Any]:
             estimate = int(previous.get(kind, 0))
             entry["total"] = max(estimate, entry["done"]) if estimate else None
     if finished:
-        return {"percent": 100 if job.get("status") != "failed" else _percent(kinds, job), "eta_seconds": 0,
-                "kinds": {k: {"done": v["done"], "total": v["done"]} for k, v in kinds.items()}}
+        return {
+            "percent": 100 if job.get("status") != "failed" else _percent(kinds, job),
+            "eta_seconds": 0,
+            "kinds": {k: {"done": v["done"], "total": v["done"]} for k, v in kinds.items()},
+        }
     percent = _percent(kinds, job)
     return {"percent": percent, "eta_seconds": _eta(job, percent), "kinds": kinds}
 
@@ -73,8 +76,10 @@ def _purge_progress(job: dict[str, Any], items: list[dict[str, Any]]) -> dict[st
     for item in items:
         for kind, count in (item.get("kinds") or {}).items():
             removed[kind] = removed.get(kind, 0) + int(count)
-    kinds = {kind: {"done": removed.get(kind, 0), "total": max(totals.get(kind, 0), removed.get(kind, 0))}
-             for kind in sorted(set(totals) | set(removed))}
+    kinds = {
+        kind: {"done": removed.get(kind, 0), "total": max(totals.get(kind, 0), removed.get(kind, 0))}
+        for kind in sorted(set(totals) | set(removed))
+    }
     total = sum(v["total"] for v in kinds.values())
     percent = min(99, int(100 * sum(v["done"] for v in kinds.values()) / total)) if total else 0
     return {"percent": percent, "eta_seconds": _eta(job, percent), "kinds": kinds}

@@ -52,9 +52,16 @@ def reprocess(principal: Principal, uuid: str) -> Item:
     if source is None or source.get("status") == "deleting":
         raise NotFoundError("No such data source.")
     job = start_source_job(source["account_id"], uuid, "reprocess", principal.key_id)
-    record = {"action": "reprocess", "account_id": source["account_id"], "data_source_uuid": uuid,
-              "key_id": principal.key_id, "key_account_id": principal.account_id, "role": principal.role,
-              "at": now_iso(), "job_id": job["job_id"]}
+    record = {
+        "action": "reprocess",
+        "account_id": source["account_id"],
+        "data_source_uuid": uuid,
+        "key_id": principal.key_id,
+        "key_account_id": principal.account_id,
+        "role": principal.role,
+        "at": now_iso(),
+        "job_id": job["job_id"],
+    }
     logger.info("Audit: data source reprocessed by support", audit=record)
     get_account_store().put_audit(source["account_id"], f"{record['at']}#{job['job_id']}", record)
     return job

@@ -52,8 +52,11 @@ def run_due_resyncs(now: datetime) -> SchedulerRun:
             try:
                 job = start_source_job(source["account_id"], source["uuid"], "resync_source", "schedule")
             except JobRunningError as running:
-                logger.info("Scheduled re-sync skipped: a job runs", data_source_uuid=source["uuid"],
-                            job_id=running.extra["job_id"])
+                logger.info(
+                    "Scheduled re-sync skipped: a job runs",
+                    data_source_uuid=source["uuid"],
+                    job_id=running.extra["job_id"],
+                )
                 run.skipped_running.append(source["uuid"])
             except NotFoundError:
                 continue
@@ -77,7 +80,16 @@ def _restart_stalled_purges(now: datetime, run: SchedulerRun) -> None:
         if now - since < STALLED_PURGE:
             continue
         attempt = int(job.get("purge_attempt", 1)) + 1
-        jobs.update(job["account_id"], job["job_id"], {"purge_attempt": attempt, "status": "queued",
-                                                       "finished_at": None, "error": None, "restarted_at": iso(now)})
+        jobs.update(
+            job["account_id"],
+            job["job_id"],
+            {
+                "purge_attempt": attempt,
+                "status": "queued",
+                "finished_at": None,
+                "error": None,
+                "restarted_at": iso(now),
+            },
+        )
         start_purge(job, attempt=attempt)
         run.purges_restarted.append(source["uuid"])

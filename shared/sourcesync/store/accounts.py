@@ -42,8 +42,13 @@ class AccountStore:
         ddb().put_item(
             TableName=self.table,
             Item=to_item(
-                {"pk": f"ACCOUNT#{account_id}", "sk": "ACCOUNT", "account_id": account_id,
-                 "name": name, "created_at": created_at}
+                {
+                    "pk": f"ACCOUNT#{account_id}",
+                    "sk": "ACCOUNT",
+                    "account_id": account_id,
+                    "name": name,
+                    "created_at": created_at,
+                }
             ),
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -57,29 +62,41 @@ class AccountStore:
         return "Item" in answer
 
     def put_key(self, principal: Principal, key_hash: str, created_at: str) -> None:
-        meta = {"account_id": principal.account_id, "key_id": principal.key_id,
-                "role": principal.role, "created_at": created_at}
+        meta = {
+            "account_id": principal.account_id,
+            "key_id": principal.key_id,
+            "role": principal.role,
+            "created_at": created_at,
+        }
         ddb().transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": self.table,
-                         "Item": to_item({"pk": f"KEYHASH#{key_hash}", "sk": "KEY", **meta}),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self.table,
-                         "Item": to_item({"pk": f"ACCOUNT#{principal.account_id}",
-                                          "sk": f"KEY#{principal.key_id}", **meta}),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item({"pk": f"KEYHASH#{key_hash}", "sk": "KEY", **meta}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(
+                            {"pk": f"ACCOUNT#{principal.account_id}", "sk": f"KEY#{principal.key_id}", **meta}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
             ]
         )
 
     def put_audit(self, account_id: str, sort: str, record: dict[str, Any]) -> None:
         """An audit record of the account's: kept after what it describes is gone."""
-        ddb().put_item(TableName=self.table,
-                       Item=to_item({"pk": f"ACCOUNT#{account_id}", "sk": f"AUDIT#{sort}", **record}))
+        ddb().put_item(
+            TableName=self.table, Item=to_item({"pk": f"ACCOUNT#{account_id}", "sk": f"AUDIT#{sort}", **record})
+        )
 
     def find_key(self, key_hash: str) -> Principal | None:
-        answer = ddb().get_item(
-            TableName=self.table, Key=to_item({"pk": f"KEYHASH#{key_hash}", "sk": "KEY"})
-        )
+        answer = ddb().get_item(TableName=self.table, Key=to_item({"pk": f"KEYHASH#{key_hash}", "sk": "KEY"}))
         if "Item" not in answer:
             return None
         item = from_item(answer["Item"])

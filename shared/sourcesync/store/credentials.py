@@ -20,8 +20,9 @@ class CredentialStore:
         name, secret = self.name(account_id, data_source_uuid), json.dumps(credentials)
         sm = client("secretsmanager")
         try:
-            sm.create_secret(Name=name, SecretString=secret,
-                             Tags=[{"Key": "sourcesync:data_source", "Value": data_source_uuid}])
+            sm.create_secret(
+                Name=name, SecretString=secret, Tags=[{"Key": "sourcesync:data_source", "Value": data_source_uuid}]
+            )
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=name, SecretString=secret)
 

@@ -46,24 +46,25 @@ class JobStore:
             ddb().transact_write_items(
                 TransactItems=[
                     {"Put": self._put(job)},
-                    {"Update": {
-                        "TableName": self.sources_table,
-                        "Key": source_key(account_id, uuid),
-                        "UpdateExpression": "SET current_job_id = :job, #status = :status",
-                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(current_job_id)"
-                                               " AND #status <> :deleting",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": to_item(
-                            {":job": job["job_id"], ":status": source_status, ":deleting": "deleting"}
-                        ),
-                    }},
+                    {
+                        "Update": {
+                            "TableName": self.sources_table,
+                            "Key": source_key(account_id, uuid),
+                            "UpdateExpression": "SET current_job_id = :job, #status = :status",
+                            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(current_job_id)"
+                            " AND #status <> :deleting",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": to_item(
+                                {":job": job["job_id"], ":status": source_status, ":deleting": "deleting"}
+                            ),
+                        }
+                    },
                 ]
             )
         except Exception as error:
             if not is_condition_failure(error):
                 raise
-            answer = ddb().get_item(TableName=self.sources_table, Key=source_key(account_id, uuid),
-                                    ConsistentRead=True)
+            answer = ddb().get_item(TableName=self.sources_table, Key=source_key(account_id, uuid), ConsistentRead=True)
             source = from_item(answer["Item"]) if "Item" in answer else None
             if source and source.get("status") != "deleting" and source.get("current_job_id"):
                 raise JobRunningError(source["current_job_id"]) from None
@@ -73,8 +74,9 @@ class JobStore:
         answer = ddb().get_item(TableName=self.table, Key=job_key(account_id, job_id), ConsistentRead=True)
         return from_item(answer["Item"]) if "Item" in answer else None
 
-    def list_for_source(self, data_source_uuid: str, limit: int, before_job_id: str | None
-                        ) -> tuple[list[Item], str | None]:
+    def list_for_source(
+        self, data_source_uuid: str, limit: int, before_job_id: str | None
+    ) -> tuple[list[Item], str | None]:
         """One page of a source's jobs, newest first, and the job id to continue before."""
         request: dict[str, Any] = {
             "TableName": self.table,
@@ -98,7 +100,8 @@ class JobStore:
 
     def _locate(self, data_source_uuid: str, job_id: str) -> Item | None:
         answer = ddb().query(
-            TableName=self.table, IndexName="by_source",
+            TableName=self.table,
+            IndexName="by_source",
             KeyConditionExpression="data_source_uuid = :ds AND job_id = :job",
             ExpressionAttributeValues=to_item({":ds": data_source_uuid, ":job": job_id}),
         )
@@ -131,12 +134,12 @@ class JobStore:
             raise
         return True
 
-
     def request_cancel(self, account_id: str, job_id: str) -> bool:
         """Flag a running job for cancellation (its workers and its commit check the flag)."""
         try:
             ddb().update_item(
-                TableName=self.table, Key=job_key(account_id, job_id),
+                TableName=self.table,
+                Key=job_key(account_id, job_id),
                 UpdateExpression="SET cancel_requested = :true",
                 ConditionExpression="#status IN (:queued, :running) AND attribute_not_exists(committed)",
                 ExpressionAttributeNames={"#status": "status"},

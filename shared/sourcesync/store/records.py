@@ -125,8 +125,13 @@ class Version:
 
     def item(self, data_source_uuid: str) -> dict[str, Any]:
         where = placement(data_source_uuid, self.kind, self.uuid, self.customer_uuid)
-        values: dict[str, Any] = {**where.key(self.generation), "g": self.generation, "k": self.kind.value,
-                                  "u": self.uuid, "x": self.external_id}
+        values: dict[str, Any] = {
+            **where.key(self.generation),
+            "g": self.generation,
+            "k": self.kind.value,
+            "u": self.uuid,
+            "x": self.external_id,
+        }
         if self.customer_uuid and self.kind is not RecordKind.CUSTOMERS:
             values["c"] = self.customer_uuid
         if self.record is None:
@@ -158,7 +163,7 @@ class RecordStore:
         import time
 
         for start in range(0, len(requests), BATCH):
-            pending = requests[start:start + BATCH]
+            pending = requests[start : start + BATCH]
             delay = 0.05
             while pending:
                 answer = ddb().batch_write_item(RequestItems={self.table: pending})
@@ -168,8 +173,9 @@ class RecordStore:
                     delay = min(delay * 2, 2.0)
 
     # ------------------------------------------------------------------ reads
-    def read_at(self, data_source_uuid: str, wanted: Iterable[tuple[RecordKind, str, str | None]],
-                generation: int) -> dict[str, StoredRecord]:
+    def read_at(
+        self, data_source_uuid: str, wanted: Iterable[tuple[RecordKind, str, str | None]], generation: int
+    ) -> dict[str, StoredRecord]:
         """The versions written exactly at `generation` of the given (kind, uuid, customer uuid), by uuid
         (BatchGetItem, 100 keys a request). The Import API writes custom sources at one generation."""
         keys = {}
@@ -178,24 +184,28 @@ class RecordStore:
         found: dict[str, StoredRecord] = {}
         pending = [to_item(k) for k in keys.values()]
         for start in range(0, len(pending), 100):
-            request = {self.table: {"Keys": pending[start:start + 100], "ConsistentRead": True}}
+            request = {self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
             while request:
                 answer = ddb().batch_get_item(RequestItems=request)
                 for raw in answer.get("Responses", {}).get(self.table, []):
                     item = from_item(raw)
                     if not item.get("del"):
                         kind = RecordKind(item["k"])
-                        found[item["u"]] = StoredRecord(kind, item["u"], item.get("c"), item["g"],
-                                                        decode(kind, item["d"]))
+                        found[item["u"]] = StoredRecord(
+                            kind, item["u"], item.get("c"), item["g"], decode(kind, item["d"])
+                        )
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def keys_in(self, pk: str, generation: int | None = None, limit: int = 1000,
-                start: dict[str, Any] | None = None) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+    def keys_in(
+        self, pk: str, generation: int | None = None, limit: int = 1000, start: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
         """Keys of one partition (optionally only those written at `generation`), a page at a time."""
         request: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "pk = :pk",
-            "ProjectionExpression": "pk, sk", "Limit": limit,
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ProjectionExpression": "pk, sk",
+            "Limit": limit,
             "ExpressionAttributeValues": to_item({":pk": pk}),
         }
         if generation is not None:
@@ -206,8 +216,9 @@ class RecordStore:
         answer = ddb().query(**request)
         return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
-    def _query(self, pk: str, sk_prefix: str | None = None, after_sk: str | None = None,
-               limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def _query(
+        self, pk: str, sk_prefix: str | None = None, after_sk: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         values: dict[str, Any] = {":pk": pk}
         condition = "pk = :pk"
@@ -239,8 +250,15 @@ class RecordStore:
             if item.get("del"):
                 continue
             kind = RecordKind(item["k"])
-            found.append(StoredRecord(kind=kind, uuid=item["u"], customer_uuid=item.get("c"),
-                                      generation=item["g"], record=decode(kind, item["d"])))
+            found.append(
+                StoredRecord(
+                    kind=kind,
+                    uuid=item["u"],
+                    customer_uuid=item.get("c"),
+                    generation=item["g"],
+                    record=decode(kind, item["d"]),
+                )
+            )
         return found
 
     def customer(self, data_source_uuid: str, customer_uuid: str, view: View) -> list[StoredRecord]:
@@ -255,8 +273,9 @@ class RecordStore:
     def plans(self, data_source_uuid: str, view: View) -> list[StoredRecord]:
         return self.visible(self._query(f"R#{data_source_uuid}#P"), view)
 
-    def customers_page(self, data_source_uuid: str, view: View, limit: int, after_uuid: str | None
-                       ) -> tuple[list[StoredRecord], bool]:
+    def customers_page(
+        self, data_source_uuid: str, view: View, limit: int, after_uuid: str | None
+    ) -> tuple[list[StoredRecord], bool]:
         """Customers in uuid order, merged over the shards: one page and whether more follow."""
         candidates: list[StoredRecord] = []
         cut: str | None = None
@@ -284,8 +303,12 @@ class RecordStore:
     def count_items(self, data_source_uuid: str) -> int:
         total = 0
         for pk in partition_keys(data_source_uuid):
-            request: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "pk = :pk",
-                                       "Select": "COUNT", "ExpressionAttributeValues": to_item({":pk": pk})}
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "Select": "COUNT",
+                "ExpressionAttributeValues": to_item({":pk": pk}),
+            }
             while True:
                 answer = ddb().query(**request)
                 total += answer["Count"]

@@ -40,8 +40,13 @@ class SourceStore:
 
     def find(self, uuid: str) -> Item | None:
         """A source by uuid in any account (support operations only), through the `by_uuid` index."""
-        answer = ddb().query(TableName=self.table, IndexName="by_uuid", KeyConditionExpression="#u = :u",
-                             ExpressionAttributeNames={"#u": "uuid"}, ExpressionAttributeValues=to_item({":u": uuid}))
+        answer = ddb().query(
+            TableName=self.table,
+            IndexName="by_uuid",
+            KeyConditionExpression="#u = :u",
+            ExpressionAttributeNames={"#u": "uuid"},
+            ExpressionAttributeValues=to_item({":u": uuid}),
+        )
         items = answer.get("Items", [])
         if not items:
             return None
@@ -97,10 +102,12 @@ class SourceStore:
         names = {f"#k{i}": kind for i, kind in enumerate(added)}
         values = {f":v{i}": to_value(n) for i, n in enumerate(added.values())}
         ddb().update_item(
-            TableName=self.table, Key=source_key(account_id, uuid),
+            TableName=self.table,
+            Key=source_key(account_id, uuid),
             UpdateExpression="ADD " + ", ".join(f"counts.#k{i} :v{i}" for i in range(len(added))),
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
 
     # ------------------------------------------------------------------ generations
@@ -114,17 +121,24 @@ class SourceStore:
         }
         try:
             answer = ddb().update_item(
-                TableName=self.table, Key=source_key(account_id, uuid),
-                UpdateExpression="ADD next_generation :one", ReturnValues="ALL_NEW",
-                ExpressionAttributeValues=to_item({":one": 1, ":job": job_id, ":deleting": "deleting"}), **condition,
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="ADD next_generation :one",
+                ReturnValues="ALL_NEW",
+                ExpressionAttributeValues=to_item({":one": 1, ":job": job_id, ":deleting": "deleting"}),
+                **condition,
             )
             source = from_item(answer["Attributes"])
             generation = int(source["next_generation"])
             ddb().update_item(
-                TableName=self.table, Key=source_key(account_id, uuid),
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
                 UpdateExpression="ADD pending_generations :gen",
-                ExpressionAttributeValues={":gen": {"NS": [str(generation)]},
-                                           **to_item({":job": job_id, ":deleting": "deleting"})}, **condition,
+                ExpressionAttributeValues={
+                    ":gen": {"NS": [str(generation)]},
+                    **to_item({":job": job_id, ":deleting": "deleting"}),
+                },
+                **condition,
             )
         except Exception as error:
             if is_condition_failure(error):
@@ -132,8 +146,9 @@ class SourceStore:
             raise
         return source
 
-    def commit_transaction_item(self, account_id: str, uuid: str, job_id: str, generation: int,
-                                previous: int | None, set_values: Item) -> dict[str, Any]:
+    def commit_transaction_item(
+        self, account_id: str, uuid: str, job_id: str, generation: int, previous: int | None, set_values: Item
+    ) -> dict[str, Any]:
         """The source's half of a commit: switch `committed_generation` previous -> generation, only if
         the job still holds the source, the source is not being deleted, and nobody committed since."""
         names = {f"#s{i}": k for i, k in enumerate(set_values)} | {"#status": "status"}
@@ -147,19 +162,25 @@ class SourceStore:
             condition += " AND committed_generation = :previous"
             values[":previous"] = to_value(previous)
         sets = ", ".join(f"#s{i} = :s{i}" for i in range(len(set_values)))
-        return {"Update": {
-            "TableName": self.table, "Key": source_key(account_id, uuid),
-            "UpdateExpression": f"SET committed_generation = :gen, {sets} DELETE pending_generations :genset",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-        }}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": source_key(account_id, uuid),
+                "UpdateExpression": f"SET committed_generation = :gen, {sets} DELETE pending_generations :genset",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def forget_generation(self, account_id: str, uuid: str, generation: int) -> None:
         """An aborted attempt's versions are gone: stop excluding its generation."""
         try:
             ddb().update_item(
-                TableName=self.table, Key=source_key(account_id, uuid),
-                UpdateExpression="DELETE pending_generations :gen", ConditionExpression="attribute_exists(pk)",
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="DELETE pending_generations :gen",
+                ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":gen": {"NS": [str(generation)]}},
             )
         except Exception as error:

@@ -16,8 +16,14 @@ router = Router()
 @router.get("/v1/customers")
 def list_customers() -> Response[str]:
     query = parse_query(router, CustomerQuery)
-    entries, last = customers.list_page(principal(router), query.data_source_uuid, query.external_id,
-                                        query.per_page, decode_cursor(query.cursor), query.as_of or customers.today())
+    entries, last = customers.list_page(
+        principal(router),
+        query.data_source_uuid,
+        query.external_id,
+        query.per_page,
+        decode_cursor(query.cursor),
+        query.as_of or customers.today(),
+    )
     return json_response(200, {"entries": entries, "has_more": last is not None, "cursor": encode_cursor(last)})
 
 
