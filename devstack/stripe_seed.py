@@ -96,12 +96,16 @@ def seed_catalog(emulator: StripeEmulator) -> None:
         )
 
 
-def seed_business(
-    api_base: str, customers: int = 300, cancelled_share: float = 0.15, seed: int = 7, threads: int = 4
+def add_customers(
+    emulator: StripeEmulator,
+    count: int,
+    *,
+    start: int = 0,
+    cancelled_share: float = 0.15,
+    seed: int = 7,
+    threads: int = 4,
 ) -> SeededBusiness:
-    """A catalog of plans, then `customers` customers, each on one plan, some of them cancelled."""
-    emulator = StripeEmulator(api_base)
-    seed_catalog(emulator)
+    """`count` customers (numbered from `start`), each on one of the catalog's plans, some cancelled."""
     chooser = random.Random(seed)
     plans = list(PLANS)
     wanted = [
@@ -112,13 +116,13 @@ def seed_business(
             chooser.random() < cancelled_share,
             chooser.choice(("US", "DE", "FR", "GB", "NL")),
         )
-        for i in range(customers)
+        for i in range(start, start + count)
     ]
     seeded = SeededBusiness()
 
     def one(spec: tuple[int, str, int, bool, str]) -> tuple[str, str, bool]:
         i, plan, quantity, cancel, country = spec
-        worker = StripeEmulator(api_base)
+        worker = StripeEmulator(emulator.api_base)
         customer = worker.add_customer(f"Customer {i:04d}", f"customer{i:04d}@example.com", country)
         subscription = worker.subscribe(customer, plan, quantity)
         if cancel:
@@ -132,3 +136,12 @@ def seed_business(
             if cancel:
                 seeded.cancelled.append(subscription)
     return seeded
+
+
+def seed_business(
+    api_base: str, customers: int = 300, cancelled_share: float = 0.15, seed: int = 7, threads: int = 4
+) -> SeededBusiness:
+    """A catalog of plans, then `customers` customers, each on one plan, some of them cancelled."""
+    emulator = StripeEmulator(api_base)
+    seed_catalog(emulator)
+    return add_customers(emulator, customers, cancelled_share=cancelled_share, seed=seed, threads=threads)

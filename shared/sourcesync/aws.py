@@ -17,7 +17,8 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    session: Any = boto3.session.Session()
+    return session.client(service, config=config)
 
 
 def reset_clients() -> None:

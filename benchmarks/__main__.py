@@ -1,0 +1,214 @@
+"""`python -m benchmarks [--quick]`: run every benchmark in one process, on one local stack, and write
+benchmarks/results.json and docs/benchmarks.md. Figures are ratios measured in the same run, since the
+machines are shared and noisy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not the figures")
+    parser.add_argument("--only", choices=["cold", "resync", "delete"], action="append")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    only = set(args.only or ["cold", "resync", "delete"])
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "quick": args.quick,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    started = time.perf_counter()
+    if "cold" in only:
+        from benchmarks import cold_init
+
+        print("cold init...", flush=True)
+        results["cold_init"] = cold_init.run(repeats=3 if args.quick else 7)
+    if only & {"resync", "delete"}:
+        from benchmarks import delete_bench, resync_bench
+        from benchmarks.harness import METER, local_stack
+
+        with local_stack() as endpoints:
+            METER.install()
+            if "resync" in only:
+                print("re-sync against the Stripe emulator...", flush=True)
+                results["resync"] = resync_bench.run(
+                    endpoints, customers=200 if args.quick else 1000, first=50 if args.quick else 250
+                )
+            if "delete" in only:
+                print("delete and purge...", flush=True)
+                results["delete"] = delete_bench.run(
+                    small=200 if args.quick else 1_000,
+                    large=5_000 if args.quick else 100_000,
+                    repeats=2 if args.quick else 5,
+                )
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    if not args.quick:
+        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        merged = {**previous, **results}
+        RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
+        DOC.write_text(render(merged))
+        print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _row(name: str, value: Any, target: str, ok: bool | None) -> str:
+    verdict = "" if ok is None else ("met" if ok else "**missed**")
+    return f"| {name} | {value} | {target} | {verdict} |"
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` on {r.get('when')} ({r.get('machine')}; 2 cores, shared). Every figure "
+        "is a ratio of two things measured in the same run, on the same local stack (DynamoDB Local, moto's "
+        "Step Functions running our handlers in-process, the Stripe emulator). Raw numbers: "
+        "`benchmarks/results.json`.",
+        "",
+        "| figure | measured | target | |",
+        "|---|---|---|---|",
+    ]
+    delete, resync, cold = r.get("delete"), r.get("resync"), r.get("cold_init")
+    if delete:
+        ratio = delete["answer_ratio_large_to_small"]
+        counts = sorted(
+            {
+                *delete["requests_before_answer"][str(delete["sizes"]["small"])],
+                *delete["requests_before_answer"][str(delete["sizes"]["large"])],
+            }
+        )
+        same = len(counts) == 1
+        lines.append(
+            _row(
+                f"delete: median answer, {delete['sizes']['large']:,} records ÷ {delete['sizes']['small']:,}",
+                f"{ratio} ({delete['answer_median_ms'][str(delete['sizes']['large'])]} ms ÷ "
+                f"{delete['answer_median_ms'][str(delete['sizes']['small'])]} ms)",
+                "≤ 1.2",
+                ratio <= 1.2,
+            )
+        )
+        lines.append(
+            _row(
+                "delete: DynamoDB requests before the answer, both sizes",
+                f"{counts}",
+                "the same at both sizes",
+                same,
+            )
+        )
+        lines.append(
+            _row(
+                "purge ÷ plain BatchWriteItem loop (items/s)",
+                f"{delete['purge_to_plain_loop_ratio']} ({delete['purge_items_per_second']:,} ÷ "
+                f"{delete['plain_batch_write_loop_items_per_second']:,})",
+                "≥ 0.8",
+                delete["purge_to_plain_loop_ratio"] >= 0.8,
+            )
+        )
+        lines.append(
+            _row("purge: DynamoDB requests per 1,000 items", delete["purge_requests_per_1000_items"], "", None)
+        )
+    if resync:
+        for label, key in (
+            ("first import", "first_import"),
+            ("re-sync, every record changed", "all_changed_resync"),
+            ("re-sync, nothing changed", "unchanged_resync"),
+        ):
+            target, limit = {
+                "first_import": ("≤ 1.05", 1.05),
+                "all_changed_resync": ("≤ 2.1", 2.1),
+                "unchanged_resync": ("≤ 0.05", 0.05),
+            }[key]
+            wcu = resync[key]["write_units_per_record"]
+            lines.append(_row(f"{label}: write units per record", wcu, target, wcu <= limit))
+            lines.append(
+                _row(
+                    f"{label}: DynamoDB requests per 1,000 records", resync[key]["requests_per_1000_records"], "", None
+                )
+            )
+        lines.append(
+            _row(
+                "import speed ÷ fastest plain fetch",
+                resync["speed_ratio_import"],
+                "≥ 0.7",
+                resync["speed_ratio_import"] >= 0.7,
+            )
+        )
+        lines.append(
+            _row(
+                "unchanged re-sync speed ÷ fastest plain fetch",
+                resync["speed_ratio_unchanged_resync"],
+                "≥ 0.7",
+                resync["speed_ratio_unchanged_resync"] >= 0.7,
+            )
+        )
+        t = resync["transitions_per_1000_records"]
+        lines.append(
+            _row(
+                "state transitions per 1,000 records",
+                f"{t['small']} at {resync['small_import']['records']:,} records, {t['full']} at "
+                f"{resync['first_import']['records']:,}",
+                "≤ 1 from 100k records",
+                None,
+            )
+        )
+    if cold:
+        for name, ms in cold["init_ms"].items():
+            lines.append(_row(f"cold init: {name}", f"{ms} ms", "≤ 300 ms", ms <= 300))
+    lines += ["", "## How each is measured", ""]
+    if delete:
+        lines += [
+            f"- **Delete.** {delete['sizes']['repeats']} custom sources of {delete['sizes']['small']:,} records "
+            f"and {delete['sizes']['repeats']} of {delete['sizes']['large']:,} (a quarter each of customers, "
+            "subscriptions, invoices and transactions), seeded through the data layer. Each DELETE goes "
+            "through the delete function's handler in this process; its wall time and the DynamoDB requests "
+            "it makes are recorded, then its purge runs to the end before the next one, and is timed. The "
+            "baseline deletes the same number of items with one thread calling BatchWriteItem (25 keys a "
+            "request) with the keys already in hand, on the same DynamoDB Local."
+        ]
+    if resync:
+        lines += [
+            f"- **Re-sync.** The Stripe emulator holds {resync['customers']:,} customers with their "
+            f"subscriptions, invoices and charges ({resync['provider_objects']:,} list objects). The plain "
+            "fetch pages through the five lists (100 a page), sequentially and with one thread per list; "
+            f"it took {resync['plain_fetch_seconds']['sequential']} s and "
+            f"{resync['plain_fetch_seconds']['one_thread_per_kind']} s. The pipeline's figure is a job's wall "
+            "time from its start to its end (planning, fetching, writing, committing, cleaning up; the "
+            "readers' grace period set to 0). Write units come from `ReturnConsumedCapacity` on every call "
+            "the product made during the job. The all-changed re-sync makes the committed manifests claim "
+            "other content for every record, so the re-sync rewrites every record and deletes every old "
+            "version, which is the cost of a provider where everything changed. State transitions are the "
+            "`StateEntered` events of the job's executions.",
+            f"- First import: {resync['first_import']['seconds']} s, {resync['first_import']['records']:,} "
+            f"records, {resync['first_import']['transitions']} state transitions; unchanged re-sync: "
+            f"{resync['unchanged_resync']['seconds']} s; all-changed re-sync: "
+            f"{resync['all_changed_resync']['seconds']} s.",
+            "- Transitions do not grow with the records: a fetch worker loops inside one invocation until "
+            "its time budget (`FetchBudgetSeconds`, 600 s), so a partition costs about 4 transitions per "
+            "10 minutes of fetching whatever its size; a job adds a fixed ~20. At Stripe's 100 requests/s "
+            "(10,000 objects/s) that is far under 1 transition per 1,000 records from 100,000 records on.",
+        ]
+    if cold:
+        lines += [
+            f"- **Cold init.** A fresh interpreter importing `functions/<name>/app.py`, minus an empty "
+            f"interpreter ({cold['empty_interpreter_ms']} ms), median of several runs. boto3 is imported "
+            "on first use, not at init; the tracer is not loaded."
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The local stack in this process (so the meter sees every handler's calls), and small helpers."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks.meter import DynamoMeter
+
+
+@contextmanager
+def local_stack(stripe: bool = True) -> Iterator[dict[str, Any]]:
+    from devstack.stack import LocalStack, Ports, StackConfig
+
+    config = StackConfig(
+        ports=Ports.free(),
+        endpoints_file=None,
+        stripe=stripe,
+        scheduler=False,
+        parameters={"CommitGraceSeconds": "0", "LogLevel": "WARNING"},
+    )
+    stack = LocalStack(config)
+    endpoints = stack.start()
+    try:
+        yield endpoints
+    finally:
+        stack.stop()
+
+
+METER = DynamoMeter()
+
+
+def wait_for_job(account_id: str, job_id: str, timeout: float = 1800, poll: float = 0.05) -> dict[str, Any]:
+    from sourcesync.store.jobs import get_job_store
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get_job_store().get(account_id, job_id)
+        if job and job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id}: {job}")
+        time.sleep(poll)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

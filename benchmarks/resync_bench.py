@@ -1,0 +1,152 @@
+"""Re-sync: the pipeline against a plain fetch of the same lists from the same Stripe emulator; DynamoDB
+requests and write units per 1,000 records; Step Functions state transitions per 1,000 records."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from benchmarks.harness import METER, wait_for_job
+from devstack.stripe_seed import TEST_KEY, seed_business
+from sourcesync.store.accounts import Principal
+
+LISTS = ("/v1/customers", "/v1/plans", "/v1/subscriptions", "/v1/invoices", "/v1/charges")
+
+
+def plain_fetch(api_base: str, path: str) -> int:
+    session = requests.Session()
+    session.auth = (TEST_KEY, "")
+    count, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": 100, **({"starting_after": cursor} if cursor else {})}
+        page = session.get(api_base + path, params=params, timeout=60).json()
+        count += len(page["data"])
+        if not page.get("has_more"):
+            return count
+        cursor = page["data"][-1]["id"]
+
+
+def plain_fetch_all(api_base: str, parallel: bool) -> tuple[float, int]:
+    started = time.perf_counter()
+    if parallel:
+        with ThreadPoolExecutor(len(LISTS)) as pool:
+            objects = sum(pool.map(lambda path: plain_fetch(api_base, path), LISTS))
+    else:
+        objects = sum(plain_fetch(api_base, path) for path in LISTS)
+    return time.perf_counter() - started, objects
+
+
+def transitions(job_id: str, data_source_uuid: str) -> int:
+    """State transitions of a job's executions: what Step Functions bills (each state entered)."""
+    from sourcesync.aws import client
+    from sourcesync.config import get_settings
+
+    sfn = client("stepfunctions")
+    total = 0
+    for execution in sfn.list_executions(stateMachineArn=get_settings().resync_state_machine_arn)["executions"]:
+        if not execution["name"].startswith(f"{data_source_uuid}-{job_id}"):
+            continue
+        events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        total += sum(1 for e in events if e["type"].endswith("StateEntered"))
+    return total
+
+
+def run_job(principal: Principal, start: Any) -> dict[str, Any]:
+    """Start a job with `start()`, wait for it; its wall time, records, DynamoDB meter and transitions."""
+    METER.reset()
+    started = time.perf_counter()
+    job = start()
+    finished = wait_for_job(principal.account_id, job["job_id"])
+    seconds = time.perf_counter() - started
+    reading = METER.reset()
+    assert finished["status"] == "succeeded", finished
+    records = sum((finished.get("result") or {}).get("counts", {}).values())
+    return {
+        "seconds": round(seconds, 2),
+        "records": records,
+        "job_id": job["job_id"],
+        "dynamodb": reading.as_dict(),
+        "write_units_per_record": round(reading.write_units / records, 3) if records else None,
+        "requests_per_1000_records": round(1000 * reading.total_requests / records, 1) if records else None,
+        "transitions": transitions(job["job_id"], finished["data_source_uuid"]),
+    }
+
+
+def mark_everything_changed(account_id: str, data_source_uuid: str, generation: int) -> int:
+    """Make the committed manifests claim other content for every record: the next re-sync then finds
+    every record changed, as if everything had changed at the provider (the emulator cannot change
+    every paid invoice), and pays the full cost of it."""
+    from sourcesync.aws import client
+    from sourcesync.pipeline.manifests import get_manifest_store
+
+    manifests = get_manifest_store()
+    s3 = client("s3")
+    prefix = f"{account_id}/{data_source_uuid}/g{generation}/"
+    changed = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=manifests.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            entries = json.loads(zlib.decompress(s3.get_object(Bucket=manifests.bucket, Key=obj["Key"])["Body"].read()))
+            for value in entries.values():
+                value[0] = "0" * 16
+            changed += len(entries)
+            s3.put_object(Bucket=manifests.bucket, Key=obj["Key"], Body=zlib.compress(json.dumps(entries).encode()))
+    return changed
+
+
+def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> dict[str, Any]:
+    from sourcesync.api.models import DataSourceCreateRequest
+    from sourcesync.services import data_sources
+    from sourcesync.services.accounts import create_account
+    from sourcesync.services.jobs import start_source_job
+    from sourcesync.store.jobs import get_job_store
+    from sourcesync.store.sources import get_source_store
+
+    stripe = endpoints["stripe"]
+    key = create_account("bench-resync")
+    principal = Principal(key.account_id, key.key_id, key.role)
+
+    def create(name: str) -> dict[str, Any]:
+        request = DataSourceCreateRequest.model_validate(
+            {"name": name, "system": "stripe", "credentials": {"api_key": TEST_KEY}, "options": {"api_base": stripe}}
+        )
+        created = data_sources.create(principal, request)
+        return get_job_store().get(principal.account_id, created["job"]["id"]) or {}
+
+    def resync(ds: str) -> Any:
+        return lambda: start_source_job(principal.account_id, ds, "resync_source", principal.key_id)
+
+    # growth of state transitions with the number of records: a small business first, then the full one
+    seed_business(stripe, customers=first, seed=1)
+    small = run_job(principal, lambda: create("small"))
+    from devstack.stripe_seed import StripeEmulator, add_customers
+
+    add_customers(StripeEmulator(stripe), customers - first, start=first, seed=2)
+    sequential, objects = plain_fetch_all(stripe, parallel=False)
+    parallel, _ = plain_fetch_all(stripe, parallel=True)
+    imported = run_job(principal, lambda: create("full"))
+    ds = get_job_store().get(principal.account_id, imported["job_id"])["data_source_uuid"]  # type: ignore[index]
+    unchanged = run_job(principal, resync(ds))
+    source = get_source_store().get(principal.account_id, ds) or {}
+    mark_everything_changed(principal.account_id, ds, int(source["committed_generation"]))
+    all_changed = run_job(principal, resync(ds))
+    fastest = min(sequential, parallel)
+    return {
+        "customers": customers,
+        "provider_objects": objects,
+        "plain_fetch_seconds": {"sequential": round(sequential, 2), "one_thread_per_kind": round(parallel, 2)},
+        "first_import": imported,
+        "unchanged_resync": unchanged,
+        "all_changed_resync": all_changed,
+        "small_import": small,
+        "speed_ratio_import": round(fastest / imported["seconds"], 3),
+        "speed_ratio_unchanged_resync": round(fastest / unchanged["seconds"], 3),
+        "transitions_per_1000_records": {
+            "small": round(1000 * small["transitions"] / small["records"], 2),
+            "full": round(1000 * imported["transitions"] / imported["records"], 2),
+        },
+    }
