@@ -15,16 +15,21 @@ from benchmarks.harness import METER, wait_for_job
 from devstack.stripe_seed import TEST_KEY, seed_business
 from sourcesync.store.accounts import Principal
 
-LISTS = ("/v1/customers", "/v1/plans", "/v1/subscriptions", "/v1/invoices", "/v1/charges")
+
+def stripe_lists() -> list[tuple[str, dict[str, Any]]]:
+    """The lists the Stripe connector reads, with the same parameters (expansions, status filter)."""
+    from sourcesync.connectors.stripe import SPEC
+
+    return [(stream.path, dict(stream.params)) for stream in SPEC.streams.values()]
 
 
-def plain_fetch(api_base: str, path: str) -> int:
+def plain_fetch(api_base: str, path: str, extra: dict[str, Any]) -> int:
     session = requests.Session()
     session.auth = (TEST_KEY, "")
     count, cursor = 0, None
     while True:
-        params: dict[str, Any] = {"limit": 100, **({"starting_after": cursor} if cursor else {})}
-        page = session.get(api_base + path, params=params, timeout=60).json()
+        params: dict[str, Any] = {"limit": 100, **extra, **({"starting_after": cursor} if cursor else {})}
+        page = session.get(api_base + path, params=params, timeout=120).json()
         count += len(page["data"])
         if not page.get("has_more"):
             return count
@@ -32,12 +37,13 @@ def plain_fetch(api_base: str, path: str) -> int:
 
 
 def plain_fetch_all(api_base: str, parallel: bool) -> tuple[float, int]:
+    lists = stripe_lists()
     started = time.perf_counter()
     if parallel:
-        with ThreadPoolExecutor(len(LISTS)) as pool:
-            objects = sum(pool.map(lambda path: plain_fetch(api_base, path), LISTS))
+        with ThreadPoolExecutor(len(lists)) as pool:
+            objects = sum(pool.map(lambda entry: plain_fetch(api_base, *entry), lists))
     else:
-        objects = sum(plain_fetch(api_base, path) for path in LISTS)
+        objects = sum(plain_fetch(api_base, *entry) for entry in lists)
     return time.perf_counter() - started, objects
 
 

@@ -353,7 +353,8 @@ def test_credentials_never_appear_in_logs_or_errors(fake_time: FakeTime, caplog:
 
     client = make_client(fake_time, max_retry_seconds=0.0)
     errors: list[Exception] = []
-    with caplog.at_level(logging.DEBUG):
+    # the client's logger sits under the product's "sourcesync" logger, whose level Powertools sets
+    with caplog.at_level(logging.DEBUG, logger="sourcesync.connectors.http"):
         client.get_json("/v1/ok")
         make_client(fake_time).get_json("/v1/flaky")
         for path in ("/v1/bad", "/v1/denied", "/v1/down"):

@@ -21,10 +21,10 @@ from sourcesync.pipeline.steps import work_items
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.dynamo import ddb, from_item, to_item
 from sourcesync.store.jobs import get_job_store
-from sourcesync.store.records import partition_keys
+from sourcesync.store.records import kind_of_key, partition_keys
 from sourcesync.store.sources import get_source_store, source_key
 
-DELETE_THREADS = 4
+DELETE_THREADS = 2
 PAGE = 1000
 BATCH = 25
 
@@ -86,7 +86,7 @@ def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], floa
                 TableName=table,
                 KeyConditionExpression="pk = :pk",
                 Limit=PAGE,
-                ProjectionExpression="pk, sk, k, g",
+                ProjectionExpression="pk, sk",
                 ExpressionAttributeValues=to_item({":pk": pk}),
             )
             items = answer.get("Items", [])
@@ -96,7 +96,7 @@ def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], floa
             batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
             list(pool.map(_delete_batch, batches))
             for raw in items:
-                kind = raw.get("k", {}).get("S", "other")
+                kind = kind_of_key(raw["pk"]["S"], raw["sk"]["S"])
                 progress["kinds"][kind] = progress["kinds"].get(kind, 0) + 1
             _put_work(job.job_id, key, progress)
             if "LastEvaluatedKey" not in answer and len(items) < PAGE:

@@ -92,6 +92,17 @@ def placement(data_source_uuid: str, kind: RecordKind, uuid: str, customer_uuid:
     return Placement(f"R#{data_source_uuid}#K{shard_of(owner):02d}", f"{owner}#{KIND_CODE[kind]}#{uuid}#")
 
 
+def kind_of_key(pk: str, sk: str) -> str:
+    """The kind of record a stored item's key holds (the purge counts kinds without reading items)."""
+    group = pk.rsplit("#", 1)[-1][:1]
+    if group == "C":
+        return RecordKind.CUSTOMERS.value
+    if group == "P":
+        return RecordKind.PLANS.value
+    parts = sk.split("#")
+    return CODE_KIND[parts[1]].value if len(parts) > 2 and parts[1] in CODE_KIND else "other"
+
+
 def partition_keys(data_source_uuid: str) -> list[str]:
     """Every partition a source's records can live in (the purge's units of work)."""
     groups = [f"R#{data_source_uuid}#C{s:02d}" for s in range(SHARDS)]
