@@ -81,7 +81,7 @@ def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], floa
     table = get_settings().records_table
     done = False
     with ThreadPoolExecutor(DELETE_THREADS, thread_name_prefix="purge") as pool:
-        while time.monotonic() < deadline:
+        while True:  # at least one page per invocation, then until the budget ends
             answer = ddb().query(
                 TableName=table,
                 KeyConditionExpression="pk = :pk",
@@ -90,17 +90,16 @@ def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], floa
                 ExpressionAttributeValues=to_item({":pk": pk}),
             )
             items = answer.get("Items", [])
-            if not items:
+            if items:
+                list(pool.map(_delete_batch, [items[i : i + BATCH] for i in range(0, len(items), BATCH)]))
+                for raw in items:
+                    kind = kind_of_key(raw["pk"]["S"], raw["sk"]["S"])
+                    progress["kinds"][kind] = progress["kinds"].get(kind, 0) + 1
+                _put_work(job.job_id, key, progress)
+            if not items or ("LastEvaluatedKey" not in answer and len(items) < PAGE):
                 done = True
                 break
-            batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-            list(pool.map(_delete_batch, batches))
-            for raw in items:
-                kind = kind_of_key(raw["pk"]["S"], raw["sk"]["S"])
-                progress["kinds"][kind] = progress["kinds"].get(kind, 0) + 1
-            _put_work(job.job_id, key, progress)
-            if "LastEvaluatedKey" not in answer and len(items) < PAGE:
-                done = True
+            if time.monotonic() >= deadline:
                 break
     progress["finished"] = done
     _put_work(job.job_id, key, progress)

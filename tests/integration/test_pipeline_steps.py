@@ -1,0 +1,246 @@
+"""The re-sync and purge steps on the real parts, run by hand: retried, interrupted and repeated, they end
+in the same state as a run that never failed (SPEC section 5)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack.stripe_emulator import StripeEmulator
+from devstack.stripe_seed import TEST_KEY, seed_business
+from sourcesync.clock import now_iso
+from sourcesync.config import get_settings
+from sourcesync.errors import NotFoundError
+from sourcesync.ids import new_id
+from sourcesync.pipeline import purge, steps
+from sourcesync.services import accounts, customers, delete_source
+from sourcesync.services.jobs import new_job
+from sourcesync.store.accounts import Principal
+from sourcesync.store.credentials import get_credential_store
+from sourcesync.store.jobs import get_job_store
+from sourcesync.store.records import get_record_store
+from sourcesync.store.sources import get_source_store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stripe() -> Iterator[str]:
+    emulator = StripeEmulator().start()
+    try:
+        seed_business(emulator.url, customers=12, seed=5)
+        yield emulator.url
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def principal(deployed_stack: Any) -> Principal:
+    key = accounts.create_account("steps")
+    return Principal(key.account_id, key.key_id, key.role)
+
+
+@pytest.fixture
+def one_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fetch budget of zero: every worker invocation fetches one page, checkpoints and hands back."""
+    monkeypatch.setenv("FETCH_BUDGET_SECONDS", "0")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def stripe_source(principal: Principal, api_base: str) -> dict[str, Any]:
+    uuid = new_id("ds")
+    source = {
+        "uuid": uuid,
+        "account_id": principal.account_id,
+        "name": "Steps",
+        "system": "stripe",
+        "status": "active",
+        "options": {"api_base": api_base, "page_size": 3, "max_retry_seconds": 5},
+        "created_at": now_iso(),
+        "counts": {},
+    }
+    get_credential_store().put(principal.account_id, uuid, {"api_key": TEST_KEY})
+    get_source_store().create(source)
+    return source
+
+
+def hold(principal: Principal, uuid: str, kind: str = "import") -> steps.JobContext:
+    job = new_job(principal.account_id, uuid, kind, principal.key_id)
+    get_job_store().create_holding_source(job, "importing")
+    return steps.JobContext(account_id=principal.account_id, data_source_uuid=uuid, job_id=job["job_id"], kind=kind)
+
+
+def run_job(job: steps.JobContext, repeat_every_step: bool) -> dict[str, Any]:
+    """Drive every step as the state machine would; with `repeat_every_step`, each step runs twice (as a
+    retry after a crash right after the step's work would)."""
+    times = 2 if repeat_every_step else 1
+    for _ in range(times):
+        planned = steps.plan(job)
+    context = steps.JobContext.model_validate(planned["job"])
+    for partition in planned["partitions"]:
+        iterations, done = 0, False
+        while not done:
+            for _ in range(times):
+                answer = steps.fetch(context, partition, iterations, 10_000, lambda: 900.0)
+            iterations, done = answer["iterations"], answer["done"]
+        assert iterations > 1 or partition["kind"] == "plans"  # it really looped, one page at a time
+    for _ in range(times):
+        assert steps.reconcile(context, planned["partitions"])["all_fetched"]
+    for _ in range(times):
+        steps.apply_overlays(context)
+    for _ in range(times):
+        steps.commit(context)
+    for _ in range(times):
+        steps.collect_garbage(context, planned["partitions"])
+    for _ in range(times):
+        steps.finish(context)
+    return planned
+
+
+def everything(principal: Principal, uuid: str) -> dict[str, Any]:
+    source = get_source_store().get(principal.account_id, uuid)
+    assert source is not None
+    view = customers.view_of(source)
+    assert view is not None
+    records = get_record_store().all_visible(uuid, view)
+    return {"counts": source["counts"], "records": sorted((r.kind.value, r.record.model_dump_json()) for r in records)}
+
+
+def test_a_run_whose_every_step_is_retried_ends_like_a_clean_run(
+    principal: Principal, stripe: str, one_page_at_a_time: None
+) -> None:
+    clean, retried = stripe_source(principal, stripe), stripe_source(principal, stripe)
+    run_job(hold(principal, clean["uuid"]), repeat_every_step=False)
+    run_job(hold(principal, retried["uuid"]), repeat_every_step=True)
+    expected = everything(principal, clean["uuid"])
+    assert expected["counts"]["customers"] >= 12
+    got = everything(principal, retried["uuid"])
+    assert [r[1] for r in got["records"]] == [r[1] for r in expected["records"]]
+    assert got["counts"] == expected["counts"]
+    # and a re-sync of unchanged data stores nothing new: only the first generation's items exist
+    before = get_record_store().count_items(retried["uuid"])
+    run_job(hold(principal, retried["uuid"], "resync_source"), repeat_every_step=True)
+    assert get_record_store().count_items(retried["uuid"]) == before
+    assert everything(principal, retried["uuid"])["records"] == got["records"]
+
+
+def test_an_aborted_attempt_leaves_the_previous_generation_untouched(
+    principal: Principal, stripe: str, one_page_at_a_time: None
+) -> None:
+    source = stripe_source(principal, stripe)
+    run_job(hold(principal, source["uuid"]), repeat_every_step=False)
+    before = everything(principal, source["uuid"])
+    stored_before = get_record_store().count_items(source["uuid"])
+    # an attempt that fetched part of its partitions, then failed
+    job = hold(principal, source["uuid"], "resync_source")
+    planned = steps.plan(job)
+    context = steps.JobContext.model_validate(planned["job"])
+    seen = everything(principal, source["uuid"])
+    steps.fetch(context, planned["partitions"][0], 0, 10, lambda: 900.0)
+    assert everything(principal, source["uuid"]) == seen  # readers never see the attempt
+    for _ in range(2):
+        assert steps.abort(context, {"Error": "ProviderUnavailableError"})["status"] == "failed"
+    assert everything(principal, source["uuid"]) == before
+    assert get_record_store().count_items(source["uuid"]) == stored_before
+    after = get_source_store().get(principal.account_id, source["uuid"])
+    assert after is not None and "current_job_id" not in after and not after.get("pending_generations")
+    stored_job = get_job_store().get(principal.account_id, context.job_id)
+    assert stored_job is not None and stored_job["error"]["code"] == "provider_unavailable"
+
+
+def test_two_racing_deletes_make_one_purge_which_is_resumable_and_idempotent(
+    principal: Principal, stripe: str, one_page_at_a_time: None
+) -> None:
+    source = stripe_source(principal, stripe)
+    run_job(hold(principal, source["uuid"]), repeat_every_step=False)
+    assert get_record_store().count_items(source["uuid"]) > 0
+
+    # two DELETEs at once: one wins, the other answers 404
+    outcomes: list[Any] = []
+
+    def delete() -> None:
+        try:
+            outcomes.append(delete_source.delete(principal, source["uuid"]))
+        except NotFoundError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    jobs = [o for o in outcomes if isinstance(o, dict)]
+    assert len(jobs) == 1 and sum(isinstance(o, NotFoundError) for o in outcomes) == 1
+    listed = get_job_store().list_for_source(source["uuid"], 50, None)[0]
+    assert [j["kind"] for j in listed].count("delete_source") == 1
+
+    # the purge the delete started, and then the same purge's steps again by hand: same result
+    from sourcesync.aws import client
+
+    sfn = client("stepfunctions")
+    names = [
+        e["name"]
+        for e in sfn.list_executions(stateMachineArn=get_settings().purge_state_machine_arn)["executions"]
+        if e["name"].startswith(source["uuid"])
+    ]
+    assert len(names) == 1
+    job = purge.PurgeJob(account_id=principal.account_id, data_source_uuid=source["uuid"], job_id=jobs[0]["job_id"])
+    deadline = time.monotonic() + 60
+    while get_job_store().get(principal.account_id, job.job_id)["status"] != "succeeded":  # type: ignore[index]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert get_record_store().count_items(source["uuid"]) == 0
+    assert get_source_store().get(principal.account_id, source["uuid"]) is None
+    # run again (a retried execution): every step succeeds and nothing changes
+    plan = purge.plan(job)
+    for pk in plan["partitions"]:
+        assert purge.purge_partition(job, pk, lambda: 900.0)["done"]
+    purge.purge_rest(job)
+    purge.finish(job, None)
+    assert get_record_store().count_items(source["uuid"]) == 0
+    assert get_job_store().get(principal.account_id, job.job_id)["status"] == "succeeded"  # type: ignore[index]
+
+
+def test_a_purge_interrupted_mid_partition_continues_where_it_was(
+    principal: Principal, one_page_at_a_time: None
+) -> None:
+    from sourcesync.records import CustomerRecord, RecordKind
+    from sourcesync.store.records import Version, partition_keys, uuid_for
+
+    uuid = new_id("ds")
+    versions = [
+        Version(
+            kind=RecordKind.CUSTOMERS,
+            uuid=uuid_for(principal.account_id, uuid, RecordKind.CUSTOMERS, f"c{i}"),
+            customer_uuid=None,
+            external_id=f"c{i}",
+            generation=1,
+            record=CustomerRecord(external_id=f"c{i}", name="n"),
+        )
+        for i in range(2500)
+    ]
+    get_record_store().write(uuid, versions)
+    job = purge.PurgeJob(account_id=principal.account_id, data_source_uuid=uuid, job_id=new_id("job"))
+    busiest = max(partition_keys(uuid), key=lambda pk: len(get_record_store().keys_in(pk, limit=1000)[0]))
+    before = len(get_record_store().keys_in(busiest, limit=1000)[0])
+    assert before > 100
+    # a worker whose time is up at once deletes one page and stops, leaving a checkpoint...
+    original_page = purge.PAGE
+    purge.PAGE = 50
+    try:
+        first = purge.purge_partition(job, busiest, lambda: 0.0)
+    finally:
+        purge.PAGE = original_page
+    left = len(get_record_store().keys_in(busiest, limit=1000)[0])
+    assert not first["done"] and left == before - 50
+    # ...and the retried worker continues from there to the end
+    assert purge.purge_partition(job, busiest, lambda: 900.0)["done"]
+    assert get_record_store().keys_in(busiest)[0] == []
+    progress = steps.work_items(job.job_id)
+    assert sum(item["kinds"].get("customers", 0) for item in progress) == before
