@@ -8,7 +8,9 @@ charges), some cancelled, a few refunds. Deterministic for a given seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,3 +147,16 @@ def seed_business(
     emulator = StripeEmulator(api_base)
     seed_catalog(emulator)
     return add_customers(emulator, customers, cancelled_share=cancelled_share, seed=seed, threads=threads)
+
+
+@contextmanager
+def seeded_emulator(customers: int, seed: int = 7) -> Iterator[str]:
+    """A Stripe emulator of its own (not the stack's), seeded with a business; yields its URL."""
+    from devstack.stripe_emulator import StripeEmulator as EmulatorProcess
+
+    emulator = EmulatorProcess().start()
+    try:
+        seed_business(emulator.url, customers=customers, seed=seed)
+        yield emulator.url
+    finally:
+        emulator.stop()

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from devstack.stripe_emulator import StripeEmulator as EmulatorProcess
-from devstack.stripe_seed import StripeEmulator, seed_business
+from devstack.stripe_seed import StripeEmulator, seeded_emulator
 from tests.e2e.conftest import Client, run_cli
 from tests.e2e.faults import FaultProxy
 from tests.e2e.test_import_and_delete import stored_items_mentioning
@@ -25,12 +24,8 @@ KEY = {"api_key": "sk_test_e2e_resync"}
 @pytest.fixture(scope="module")
 def stripe() -> Iterator[str]:
     """A Stripe emulator of this module's own (the stack's is shared by other tests), seeded once."""
-    emulator = EmulatorProcess().start()
-    try:
-        seed_business(emulator.url, customers=40, seed=11)
-        yield emulator.url
-    finally:
-        emulator.stop()
+    with seeded_emulator(customers=40, seed=11) as url:
+        yield url
 
 
 def create_stripe_source(api: Client, api_base: str, **options: Any) -> dict[str, Any]:
@@ -238,3 +233,13 @@ def test_executions_are_named_within_aws_rules(stack: dict[str, Any], aws: Calla
     ]
     assert names, "no execution ran"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name) for name in names), names
+
+
+def test_the_cli_exits_non_zero_when_the_resync_fails(stack: dict[str, Any], api: Client, stripe: str) -> None:
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url, max_retry_seconds=1)
+        proxy.set(fail_after=0, status=503)
+        done = run_cli(stack, "sources", "resync", source["uuid"], key=key)
+    assert done.returncode == 1
+    assert "resync_source failed: provider_unavailable" in done.stdout

@@ -3,6 +3,7 @@ in the same state as a run that never failed (SPEC section 5)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -10,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from devstack.stripe_emulator import StripeEmulator
-from devstack.stripe_seed import TEST_KEY, seed_business
+from devstack.stripe_seed import TEST_KEY, seeded_emulator
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import NotFoundError
@@ -30,12 +30,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stripe() -> Iterator[str]:
-    emulator = StripeEmulator().start()
-    try:
-        seed_business(emulator.url, customers=12, seed=5)
-        yield emulator.url
-    finally:
-        emulator.stop()
+    with seeded_emulator(customers=12, seed=5) as url:
+        yield url
 
 
 @pytest.fixture
@@ -244,3 +240,63 @@ def test_a_purge_interrupted_mid_partition_continues_where_it_was(
     assert get_record_store().keys_in(busiest)[0] == []
     progress = steps.work_items(job.job_id)
     assert sum(item["kinds"].get("customers", 0) for item in progress) == before
+
+
+def test_a_long_fetch_continues_in_a_new_execution_and_completes(
+    principal: Principal, stripe: str, one_page_at_a_time: None, monkeypatch: pytest.MonkeyPatch, deployed_stack: Any
+) -> None:
+    """With a tiny iteration budget per execution (AWS caps an execution's history), the job hands over to
+    fresh executions named after it, which resume from the checkpoints and finish the job."""
+    monkeypatch.setattr(steps, "ITERATION_BUDGET_PER_EXECUTION", 5)  # 5 partitions: one page each per execution
+    source = stripe_source(principal, stripe)
+    from sourcesync.services.jobs import start_source_job
+
+    job = start_source_job(principal.account_id, source["uuid"], "import", principal.key_id)
+    deadline = time.monotonic() + 120
+    while get_job_store().get(principal.account_id, job["job_id"])["status"] not in ("succeeded", "failed"):  # type: ignore[index]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    finished = get_job_store().get(principal.account_id, job["job_id"])
+    assert finished is not None and finished["status"] == "succeeded", finished
+    from sourcesync.aws import client
+
+    names = sorted(
+        e["name"]
+        for e in client("stepfunctions").list_executions(stateMachineArn=get_settings().resync_state_machine_arn)[
+            "executions"
+        ]
+        if e["name"].startswith(f"{source['uuid']}-{job['job_id']}")
+    )
+    assert len(names) >= 3, names
+    assert f"{source['uuid']}-{job['job_id']}-2" in names
+    assert all(len(name) <= 80 for name in names)
+    assert everything(principal, source["uuid"])["counts"]["customers"] >= 12
+
+
+def test_every_delete_publishes_an_audit_event(principal: Principal, deployed_stack: Any) -> None:
+    from sourcesync.api.models import DataSourceCreateRequest
+    from sourcesync.aws import client
+    from sourcesync.services import data_sources
+
+    # Given a queue subscribed to the audit bus (a rule without a Lambda target)
+    bus = get_settings().audit_event_bus
+    sqs, events = client("sqs"), client("events")
+    queue = sqs.create_queue(QueueName=f"audit-{principal.account_id[-8:]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name=f"audit-{principal.account_id[-8:]}", EventBusName=bus, EventPattern='{"source": ["sourcesync"]}'
+    )
+    events.put_targets(
+        Rule=f"audit-{principal.account_id[-8:]}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
+    uuid = data_sources.create(
+        principal, DataSourceCreateRequest.model_validate({"name": "Audited", "system": "custom"})
+    )["data_source"]["uuid"]
+    job = delete_source.delete(principal, uuid)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    details = [json.loads(m["Body"])["detail"] for m in messages]
+    ours = [d for d in details if d["data_source_uuid"] == uuid]
+    assert len(ours) == 1
+    assert ours[0]["key_id"] == principal.key_id and ours[0]["job_id"] == job["job_id"]
+    assert ours[0]["account_id"] == principal.account_id and "counts" in ours[0]
+    assert "api_key" not in json.dumps(ours[0])

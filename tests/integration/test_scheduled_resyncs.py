@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from devstack.scheduler import Scheduler
-from devstack.stripe_emulator import StripeEmulator
-from devstack.stripe_seed import seed_business
+from devstack.stripe_seed import seeded_emulator
 from sourcesync.api.models import DataSourceCreateRequest, DataSourceUpdateRequest
 from sourcesync.clock import parse_iso
 from sourcesync.services import accounts, data_sources
@@ -26,12 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stripe() -> Iterator[str]:
-    emulator = StripeEmulator().start()
-    try:
-        seed_business(emulator.url, customers=5, seed=3)
-        yield emulator.url
-    finally:
-        emulator.stop()
+    with seeded_emulator(customers=5, seed=3) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sourcesync.clock import now_iso
+from sourcesync.clock import now, now_iso, parse_iso
 from sourcesync.config import get_settings
 from sourcesync.pipeline.manifests import get_manifest_store
 from sourcesync.pipeline.steps import work_items
@@ -25,6 +25,7 @@ from sourcesync.store.records import kind_of_key, partition_keys
 from sourcesync.store.sources import get_source_store, source_key
 
 DELETE_THREADS = 2
+MAX_WAIT_SECONDS = 1200  # longer than a worker's 900 s Lambda timeout
 PAGE = 1000
 BATCH = 25
 
@@ -57,7 +58,11 @@ def await_running_job(job: PurgeJob) -> dict[str, Any]:
     )
     if job.running_job_id:
         running = get_job_store().get(job.account_id, job.running_job_id)
-        if running is not None and running.get("status") in ("queued", "running"):
+        deleted = get_job_store().get(job.account_id, job.job_id) or {}
+        waited = (now() - parse_iso(deleted.get("created_at") or now_iso())).total_seconds()
+        # A worker stops at its next checkpoint (seconds); one whose execution died never reports: after
+        # the longest a worker can run, nothing of it can still write.
+        if running is not None and running.get("status") in ("queued", "running") and waited < MAX_WAIT_SECONDS:
             return {"stopped": False, "wait_seconds": 2}
     return {"stopped": True, "wait_seconds": 0}
 

@@ -28,7 +28,7 @@ from sourcesync.log import logger
 from sourcesync.pipeline.manifests import Entry, Manifest, get_manifest_store
 from sourcesync.records import AnyRecord, RecordKind
 from sourcesync.services import connections
-from sourcesync.services.jobs import execution_name
+from sourcesync.services.jobs import execution_name, release_source
 from sourcesync.store.dynamo import ddb, from_item, is_condition_failure, to_item
 from sourcesync.store.jobs import get_job_store, job_key
 from sourcesync.store.records import (
@@ -235,11 +235,19 @@ def fetch(
     reserve = 30.0 + float((source.get("options") or {}).get("max_retry_seconds", 300))
     budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - reserve))
     records = get_record_store()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer:
+    # Three threads: this one hashes and checkpoints, one fetches the next page meanwhile (the provider is
+    # never left waiting for us), and two write what changed.
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetcher") as fetcher,
+    ):
         next_checkpoint = time.monotonic() + settings.checkpoint_seconds
         cursor, finished = checkpoint["cursor"], False
+        upcoming = fetcher.submit(connector.fetch_page, typed_partition, cursor)
         while True:
-            page = connector.fetch_page(typed_partition, cursor)
+            page = upcoming.result()
+            if page.next_cursor is not None and time.monotonic() < budget_end:
+                upcoming = fetcher.submit(connector.fetch_page, typed_partition, page.next_cursor)
             for record in page.records:
                 uuid, entry, version = _version_for(run, record, job.generation)
                 run.seen[uuid] = entry
@@ -256,7 +264,7 @@ def fetch(
                 _checkpoint(run, cursor, finished, manifests)
                 next_checkpoint = now + settings.checkpoint_seconds
                 if finished or now >= budget_end:
-                    break
+                    break  # a page fetched ahead is dropped: the checkpoint's cursor is before it
                 _ensure_live(job)
     iterations += 1
     return {"done": finished, "iterations": iterations, "yield": not finished and iterations >= max_iterations}
@@ -427,10 +435,8 @@ def _frozen_progress(job: JobContext) -> dict[str, Any]:
     return job_progress(stored, finished=True)
 
 
-def _release(job: JobContext, status: str) -> None:
-    source = get_source_store().get(job.account_id, job.data_source_uuid)
-    if source and source.get("current_job_id") == job.job_id and source.get("status") != "deleting":
-        get_source_store().update(job.account_id, job.data_source_uuid, {"status": status}, remove=("current_job_id",))
+def _release(job: JobContext) -> None:
+    release_source(job.model_dump())
 
 
 def _drop_work(job: JobContext) -> None:
@@ -461,7 +467,7 @@ def finish(job: JobContext) -> dict[str, Any]:
             "progress": _frozen_progress(job),
         },
     )
-    _release(job, "active")
+    _release(job)
     _drop_work(job)
     return {"status": "succeeded"}
 
@@ -518,8 +524,7 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
         },
     )
     if not deleting:
-        first_import_failed = source is not None and source.get("committed_generation") is None
-        _release(job, "failed" if first_import_failed else "active")
+        _release(job)
     _drop_work(job)
     logger.info("Job ended without committing", job_id=job.job_id, status=status, code=code)
     return {"status": status}

@@ -90,12 +90,13 @@ def fail_job(job: Item, code: str, message: str) -> None:
 
 
 def release_source(job: Item) -> None:
+    """The job's source is free again: `active` once it has data, `failed` if its first import never
+    committed."""
     source = get_source_store().get(job["account_id"], job["data_source_uuid"])
-    if source and source.get("current_job_id") == job["job_id"] and source.get("status") != "deleting":
-        status = "active" if source.get("committed_generation") is not None or job["kind"] != "import" else "failed"
-        get_source_store().update(
-            job["account_id"], job["data_source_uuid"], {"status": status}, remove=("current_job_id",)
-        )
+    if source is None:
+        return
+    status = "active" if source.get("committed_generation") is not None else "failed"
+    get_source_store().release(job["account_id"], job["data_source_uuid"], job["job_id"], status)
 
 
 def visible_job(principal: Principal, job_id: str) -> Item:

@@ -98,6 +98,24 @@ class SourceStore:
             raise
         return from_item(answer["Attributes"])
 
+    def release(self, account_id: str, uuid: str, job_id: str, status: str) -> bool:
+        """The job lets go of the source (one conditional write: only if it still holds it, and the source
+        is not being deleted)."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="SET #status = :status REMOVE current_job_id",
+                ConditionExpression="current_job_id = :job AND #status <> :deleting",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":status": status, ":job": job_id, ":deleting": "deleting"}),
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def add_counts(self, account_id: str, uuid: str, added: dict[str, int]) -> None:
         names = {f"#k{i}": kind for i, kind in enumerate(added)}
         values = {f":v{i}": to_value(n) for i, n in enumerate(added.values())}
