@@ -297,8 +297,17 @@ class ApiGateway:
         self.url_map = Map(rules, strict_slashes=False, merge_slashes=False, redirect_defaults=False)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._function_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------------------------ WSGI
+    def _lock_for(self, function_name: str) -> threading.Lock:
+        """Lambda gives an execution environment one request at a time, and a handler may keep a request's
+        state in module globals (Powertools' resolver does). Here every function shares this one process, so
+        the gateway hands each function one request at a time, as one warm container would."""
+        with self._locks_guard:
+            return self._function_locks.setdefault(function_name, threading.Lock())
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         started = time.monotonic()
@@ -338,7 +347,8 @@ class ApiGateway:
         builder = build_v2_event if v2 else build_v1_event
         event = builder(request, route, path_parameters, info)
         try:
-            result = self.runtime.invoke(route.function_name, event, request_id=info.request_id)
+            with self._lock_for(route.function_name):
+                result = self.runtime.invoke(route.function_name, event, request_id=info.request_id)
         except Exception as exc:
             LOG.error(
                 "%s %s -> %s raised:\n%s",

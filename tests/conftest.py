@@ -97,5 +97,10 @@ def deployed_stack(devstack_template: Template, dynamodb_local: DynamoDBHandle, 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[dict[str, Any]]:
-    with LocalStack.start_subprocess() as endpoints:
+    from devstack import REPO_ROOT
+
+    log = REPO_ROOT / ".local" / "e2e-stack.log"  # kept after the session, to read when a test fails
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    with LocalStack.start_subprocess(log_path=log) as endpoints:
         yield endpoints

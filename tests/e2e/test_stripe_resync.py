@@ -180,7 +180,8 @@ def test_a_delete_during_a_resync_wins_and_nothing_comes_back(
     api: Client, stripe: str, aws: Callable[[str], Any]
 ) -> None:
     with FaultProxy(stripe) as proxy:
-        source = create_stripe_source(api, proxy.url)
+        # (the purge waits for the re-sync's workers to stop, max_retry_seconds included)
+        source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
         proxy.set(delay=0.2)  # a slow provider: the re-sync is still fetching when the delete comes
         job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
         time.sleep(1.0)

@@ -155,3 +155,37 @@ def test_response_conversion_rules() -> None:
     assert (no_status.status_code, no_status.get_json()) == (200, {"message": "hi"})
     with pytest.raises(ValueError, match="statusCode"):
         response_from_result({"message": "hi"}, payload_format="1.0")
+
+
+def test_a_function_serves_one_request_at_a_time_as_one_lambda_container_would() -> None:
+    template = Template(FIXTURE_TEMPLATE, stack_name="apiunit")
+
+    class CountingRuntime:
+        """Stands in for the in-process runtime: records how many invocations of a function overlap."""
+
+        def __init__(self) -> None:
+            import threading
+
+            self.lock = threading.Lock()
+            self.running: dict[str, int] = {}
+            self.most: dict[str, int] = {}
+
+        def invoke(self, function_name: str, event: Any, request_id: str | None = None) -> Any:
+            import time
+
+            with self.lock:
+                self.running[function_name] = self.running.get(function_name, 0) + 1
+                self.most[function_name] = max(self.most.get(function_name, 0), self.running[function_name])
+            time.sleep(0.05)
+            with self.lock:
+                self.running[function_name] -= 1
+            return {"statusCode": 200, "body": "{}"}
+
+    runtime = CountingRuntime()
+    gateway = ApiGateway(template.routes(), runtime, api_id="abcdefghij")  # type: ignore[arg-type]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: Client(gateway).get("/items/1").status_code, range(6)))
+    assert statuses == [200] * 6
+    assert list(runtime.most.values()) == [1]

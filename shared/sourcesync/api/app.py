@@ -115,6 +115,7 @@ def _idempotency(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
         response = next_middleware(app)
         body = response.body if isinstance(response.body, str) else json.dumps(response.body)
         return {
+            "path": app.current_event.path,  # a purge finds a deleted source's saved answers by its uuid
             "status": response.status_code,
             "body": body,
             "headers": dict(response.headers or {}),

@@ -19,7 +19,7 @@ from sourcesync.config import get_settings
 from sourcesync.pipeline.manifests import get_manifest_store
 from sourcesync.pipeline.steps import work_items
 from sourcesync.store.credentials import get_credential_store
-from sourcesync.store.dynamo import ddb, from_item, to_item
+from sourcesync.store.dynamo import ddb, delete_keys, from_item, to_item
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.records import kind_of_key, partition_keys
 from sourcesync.store.sources import get_source_store, source_key
@@ -51,19 +51,27 @@ def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
 
 
 def await_running_job(job: PurgeJob) -> dict[str, Any]:
-    """The job that ran when the source was deleted stops at its next checkpoint (it sees `deleting`);
-    wait for it, so that no write of it can land after the purge passed."""
+    """Wait until the job that held the source when it was deleted has stopped, and then until none of its
+    workers can still write: a worker stops at its next checkpoint (it sees `deleting`), but one inside a
+    page's retries may still write that page, so the wait covers the source's `max_retry_seconds` too."""
     get_job_store().update(
         job.account_id, job.job_id, {"status": "running", "started_at": now_iso()}, only_if_status=("queued", "failed")
     )
-    if job.running_job_id:
-        running = get_job_store().get(job.account_id, job.running_job_id)
-        deleted = get_job_store().get(job.account_id, job.job_id) or {}
-        waited = (now() - parse_iso(deleted.get("created_at") or now_iso())).total_seconds()
-        # A worker stops at its next checkpoint (seconds); one whose execution died never reports: after
-        # the longest a worker can run, nothing of it can still write.
-        if running is not None and running.get("status") in ("queued", "running") and waited < MAX_WAIT_SECONDS:
-            return {"stopped": False, "wait_seconds": 2}
+    source = get_source_store().get(job.account_id, job.data_source_uuid) or {}
+    running_id = source.get("current_job_id") or job.running_job_id  # fixed once the source is `deleting`
+    if not running_id:
+        return {"stopped": True, "wait_seconds": 0}
+    running = get_job_store().get(job.account_id, running_id) or {}
+    deleted = get_job_store().get(job.account_id, job.job_id) or {}
+    waited = (now() - parse_iso(deleted.get("created_at") or now_iso())).total_seconds()
+    if waited >= MAX_WAIT_SECONDS:  # a job whose execution died never reports: nothing of it runs any more
+        return {"stopped": True, "wait_seconds": 0}
+    if running.get("status") in ("queued", "running"):
+        return {"stopped": False, "wait_seconds": 2}
+    settle = float((source.get("options") or {}).get("max_retry_seconds", 300)) + 3 * get_settings().checkpoint_seconds
+    since = (now() - parse_iso(running.get("finished_at") or now_iso())).total_seconds()
+    if since < settle:
+        return {"stopped": False, "wait_seconds": int(settle - since) + 1}
     return {"stopped": True, "wait_seconds": 0}
 
 
@@ -147,7 +155,7 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
     keys.append({"pk": f"BUDGET#{job.data_source_uuid}", "sk": "BUDGET"})
-    _delete_keys(settings.jobs_table, keys)
+    delete_keys(settings.jobs_table, keys)
     manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)
     get_credential_store().delete(job.account_id, job.data_source_uuid)
     idempotency = _purge_idempotency(job.data_source_uuid)
@@ -173,16 +181,8 @@ def _purge_idempotency(data_source_uuid: str) -> int:
         if "LastEvaluatedKey" not in answer:
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    _delete_keys(table, keys)
+    delete_keys(table, keys)
     return len(keys)
-
-
-def _delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
-    for start in range(0, len(keys), BATCH):
-        pending = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + BATCH]]
-        while pending:
-            answer = ddb().batch_write_item(RequestItems={table: pending})
-            pending = answer.get("UnprocessedItems", {}).get(table, [])
 
 
 def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
@@ -203,7 +203,7 @@ def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
             "result": {"counts": removed, "overlays_removed": [], "overlays_orphaned": [], "purged": rest or {}},
         },
     )
-    _delete_keys(get_settings().jobs_table, [{"pk": i["pk"], "sk": i["sk"]} for i in items])
+    delete_keys(get_settings().jobs_table, [{"pk": i["pk"], "sk": i["sk"]} for i in items])
     return {"status": "succeeded"}
 
 

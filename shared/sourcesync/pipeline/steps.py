@@ -29,7 +29,7 @@ from sourcesync.pipeline.manifests import Entry, Manifest, get_manifest_store
 from sourcesync.records import AnyRecord, RecordKind
 from sourcesync.services import connections
 from sourcesync.services.jobs import execution_name, release_source
-from sourcesync.store.dynamo import ddb, from_item, is_condition_failure, to_item
+from sourcesync.store.dynamo import ddb, delete_keys, from_item, is_condition_failure, to_item
 from sourcesync.store.jobs import get_job_store, job_key
 from sourcesync.store.records import (
     Version,
@@ -441,12 +441,7 @@ def _release(job: JobContext) -> None:
 
 def _drop_work(job: JobContext) -> None:
     keys = [{"pk": item["pk"], "sk": item["sk"]} for item in work_items(job.job_id)]
-    for start in range(0, len(keys), 25):
-        ddb().batch_write_item(
-            RequestItems={
-                get_settings().jobs_table: [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + 25]]
-            }
-        )
+    delete_keys(get_settings().jobs_table, keys)
 
 
 def finish(job: JobContext) -> dict[str, Any]:
@@ -493,7 +488,9 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     error_type = (error or {}).get("Error", "States.Runtime")
     status, code, message = ERROR_CODES.get(error_type, ("failed", "internal_error", f"The job failed ({error_type})."))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
-    if stored_job.get("status") in ("succeeded", "failed", "cancelled"):
+    if stored_job.get("status") in ("succeeded", "failed", "cancelled"):  # a retried undo: finish releasing
+        _release(job)
+        _drop_work(job)
         return {"status": stored_job["status"]}
     if stored_job.get("committed"):
         status, code = "failed", "cleanup_failed"
@@ -512,7 +509,8 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
                 if start is None:
                     break
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
-        get_source_store().forget_generation(job.account_id, job.data_source_uuid, generation)
+        # The generation stays pending for good: a sibling worker still finishing a page could write one more
+        # version of it after this clean-up, and a pending generation is invisible to every reader.
     _set_job(
         job,
         {

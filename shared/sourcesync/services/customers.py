@@ -219,11 +219,10 @@ def list_page(
             continue
         start = after_customer if source["uuid"] == after_source else None
         while len(entries) < per_page:
-            page, more = get_record_store().customers_page(source["uuid"], view, per_page - len(entries), start)
+            page, start = get_record_store().customers_page(source["uuid"], view, per_page - len(entries), start)
             entries.extend(c.summary(day) for c in _load(source, view, [r.uuid for r in page]))
-            if not more:
+            if start is None:
                 break
-            start = page[-1].uuid if page else start
             if len(entries) >= per_page:
                 return entries, f"{source['uuid']}/{entries[-1]['uuid']}"
         if len(entries) >= per_page:

@@ -133,12 +133,14 @@ def update(principal: Principal, uuid: str, request: DataSourceUpdateRequest) ->
             )
         options = set_values.get("options") or source.get("options") or {}
         connections.check_credentials(System(source["system"]), request.credentials, options)
-        get_credential_store().put(principal.account_id, uuid, request.credentials)
-    if not set_values and not remove:
+    if not set_values and not remove and request.credentials is None:
         return present(source)
-    updated = get_source_store().update(principal.account_id, uuid, set_values, remove)
+    # The conditional write on the source first: a PATCH racing a DELETE must not re-create its secret.
+    updated = get_source_store().update(principal.account_id, uuid, {**set_values, "updated_at": now_iso()}, remove)
     if updated is None:
         raise NotFoundError("No such data source.")
+    if "credentials" in fields and request.credentials is not None:
+        get_credential_store().put(principal.account_id, uuid, request.credentials)
     return present(updated)
 
 

@@ -64,3 +64,17 @@ def ddb() -> Any:
 def is_condition_failure(error: Exception) -> bool:
     code = getattr(error, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
+    """Delete items by key with BatchWriteItem, 25 a request, retrying unprocessed ones with backoff."""
+    import time
+
+    for start in range(0, len(keys), 25):
+        pending = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + 25]]
+        delay = 0.05
+        while pending:
+            pending = ddb().batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {}).get(table, [])
+            if pending:
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)

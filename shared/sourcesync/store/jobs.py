@@ -119,13 +119,14 @@ class JobStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+        request["ConditionExpression"] = "attribute_exists(pk)"  # never re-create a purged job
         if only_if_status:
             names["#status"] = "status"
             placeholders = []
             for i, status in enumerate(only_if_status):
                 values[f":w{i}"] = to_value(status)
                 placeholders.append(f":w{i}")
-            request["ConditionExpression"] = f"#status IN ({', '.join(placeholders)})"
+            request["ConditionExpression"] = f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})"
         try:
             ddb().update_item(**request)
         except Exception as error:

@@ -218,6 +218,7 @@ class RecordStore:
             "ProjectionExpression": "pk, sk",
             "Limit": limit,
             "ExpressionAttributeValues": to_item({":pk": pk}),
+            "ConsistentRead": True,
         }
         if generation is not None:
             request["FilterExpression"] = "g = :g"
@@ -286,23 +287,31 @@ class RecordStore:
 
     def customers_page(
         self, data_source_uuid: str, view: View, limit: int, after_uuid: str | None
-    ) -> tuple[list[StoredRecord], bool]:
-        """Customers in uuid order, merged over the shards: one page and whether more follow."""
+    ) -> tuple[list[StoredRecord], str | None]:
+        """Customers in uuid order, merged over the shards: one page, and the uuid to continue after (None
+        when no more follow). A page may be short, even empty, when many scanned versions are invisible."""
         candidates: list[StoredRecord] = []
+        scanned: list[str] = []
         cut: str | None = None
         after_sk = f"{after_uuid}#~" if after_uuid else None
         for shard in range(SHARDS):
             items = list(self._query(f"R#{data_source_uuid}#C{shard:02d}", after_sk=after_sk, limit=limit * 2 + 2))
-            complete = len(items) < limit * 2 + 2
-            if not complete:
+            if len(items) == limit * 2 + 2:  # more in this shard: its last customer's versions may continue
                 last_uuid = items[-1]["u"]
-                items = [i for i in items if i["u"] != last_uuid]  # its versions may continue on the next page
+                items = [i for i in items if i["u"] != last_uuid]
                 cut = last_uuid if cut is None or last_uuid < cut else cut
+            scanned.extend(i["u"] for i in items)
             candidates.extend(self.visible(items, view))
         candidates.sort(key=lambda r: r.uuid)
         if cut is not None:
             candidates = [r for r in candidates if r.uuid < cut]
-        return candidates[:limit], len(candidates) > limit or cut is not None
+        if len(candidates) > limit:
+            return candidates[:limit], candidates[limit - 1].uuid
+        if cut is None:
+            return candidates, None
+        # Every shard has been read completely below `cut`: continue after the last customer read there.
+        below = [u for u in scanned if u < cut]
+        return candidates, max(below) if below else cut
 
     def all_visible(self, data_source_uuid: str, view: View) -> list[StoredRecord]:
         """Every record of a source that the view admits (a full read: for reprocessing)."""

@@ -191,20 +191,6 @@ class SourceStore:
             }
         }
 
-    def forget_generation(self, account_id: str, uuid: str, generation: int) -> None:
-        """An aborted attempt's versions are gone: stop excluding its generation."""
-        try:
-            ddb().update_item(
-                TableName=self.table,
-                Key=source_key(account_id, uuid),
-                UpdateExpression="DELETE pending_generations :gen",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":gen": {"NS": [str(generation)]}},
-            )
-        except Exception as error:
-            if not is_condition_failure(error):
-                raise
-
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
         items: list[Item] = []
