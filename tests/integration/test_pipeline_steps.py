@@ -334,3 +334,29 @@ def test_customer_pages_step_over_many_invisible_versions(principal: Principal, 
             break
     assert start is None
     assert sorted(seen) == sorted(v.uuid for v in visible)
+
+
+def test_an_import_racing_a_delete_takes_back_what_it_wrote(
+    principal: Principal, deployed_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sourcesync.api.import_models import ImportCustomersRequest
+    from sourcesync.api.models import DataSourceCreateRequest
+    from sourcesync.services import data_sources, imports
+    from sourcesync.store.records import RecordStore
+
+    uuid = data_sources.create(principal, DataSourceCreateRequest.model_validate({"name": "Racy", "system": "custom"}))[
+        "data_source"
+    ]["uuid"]
+    original_write = RecordStore.write
+
+    def write_then_get_deleted(self: RecordStore, data_source_uuid: str, versions: Any) -> int:
+        written = original_write(self, data_source_uuid, versions)
+        delete_source.delete(principal, uuid)  # the DELETE lands between the import's write and its end
+        return written
+
+    monkeypatch.setattr(RecordStore, "write", write_then_get_deleted)
+    request = ImportCustomersRequest.model_validate({"customers": [{"external_id": "late", "name": "Late"}]})
+    with pytest.raises(NotFoundError):
+        imports.import_customers(principal, uuid, request)
+    monkeypatch.setattr(RecordStore, "write", original_write)
+    assert get_record_store().count_items(uuid) == 0

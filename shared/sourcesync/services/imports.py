@@ -19,7 +19,7 @@ from sourcesync.api.import_models import (
     ImportPlansRequest,
 )
 from sourcesync.derived import derive_subscription
-from sourcesync.errors import InvalidRequestError, UnprocessableError
+from sourcesync.errors import InvalidRequestError, NotFoundError, UnprocessableError
 from sourcesync.records import (
     AnyRecord,
     CustomerRecord,
@@ -32,8 +32,8 @@ from sourcesync.records import (
 )
 from sourcesync.services.data_sources import live_source
 from sourcesync.store.accounts import Principal
-from sourcesync.store.dynamo import Item
-from sourcesync.store.records import Version, get_record_store, uuid_for
+from sourcesync.store.dynamo import Item, is_condition_failure
+from sourcesync.store.records import Version, get_record_store, placement, uuid_for
 from sourcesync.store.sources import get_source_store
 
 IMPORT_GENERATION = 1
@@ -58,8 +58,21 @@ def _write(source: Item, versions: Sequence[Version]) -> None:
     for version in versions:
         if version.uuid not in existing:
             added[version.kind.value] = added.get(version.kind.value, 0) + 1
+    sources = get_source_store()
     if added:
-        get_source_store().add_counts(source["account_id"], source["uuid"], added)
+        try:
+            sources.add_counts(source["account_id"], source["uuid"], added)
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+    # An import does not hold its source: if a DELETE came meanwhile, take back what was written (the purge
+    # may already have passed), so that nothing of a deleted source outlives its purge.
+    now = sources.get(source["account_id"], source["uuid"])
+    if now is None or now.get("status") == "deleting":
+        store.delete(
+            placement(source["uuid"], v.kind, v.uuid, v.customer_uuid).key(IMPORT_GENERATION) for v in versions
+        )
+        raise NotFoundError("No such data source.")
 
 
 def _version(source: Item, kind: RecordKind, record: AnyRecord, customer_external_id: str | None = None) -> Version:
