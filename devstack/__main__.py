@@ -214,6 +214,7 @@ def demo(endpoints: dict[str, Any]) -> None:
             if customer
             else ""
         )
+        + (f"  .venv/bin/sourcesync customers resync {source} {customer[0]['uuid']}\n" if customer else "")
         + f"  .venv/bin/sourcesync sources delete {source}      # erase it (asks for its name)\n"
         "\nCtrl-C stops everything.\n",
         flush=True,

@@ -160,6 +160,12 @@ def cmd_sources_resync(args: argparse.Namespace) -> int:
     return follow(api, job, args.json)
 
 
+def cmd_customers_resync(args: argparse.Namespace) -> int:
+    api = Api(args.api_url, args.api_key)
+    job = api.call("POST", f"/v1/data_sources/{args.source}/customers/{args.customer}/resync")
+    return follow(api, job, args.json)
+
+
 def cmd_account_create(args: argparse.Namespace) -> int:
     _operator_environment(args.stack)
     from sourcesync.services.accounts import create_account
@@ -238,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     resync = sources.add_parser("resync", help="re-sync a data source and follow it")
     resync.add_argument("uuid")
     resync.set_defaults(func=cmd_sources_resync)
+
+    customers = groups.add_parser("customers", help="customers").add_subparsers(dest="command", required=True)
+    customer_resync = customers.add_parser("resync", help="re-sync one customer and follow it")
+    customer_resync.add_argument("source")
+    customer_resync.add_argument("customer")
+    customer_resync.set_defaults(func=cmd_customers_resync)
 
     jobs = groups.add_parser("jobs", help="jobs").add_subparsers(dest="command", required=True)
     job_show = jobs.add_parser("show", help="show one job")

@@ -244,3 +244,58 @@ def test_the_cli_exits_non_zero_when_the_resync_fails(stack: dict[str, Any], api
         done = run_cli(stack, "sources", "resync", source["uuid"], key=key)
     assert done.returncode == 1
     assert "resync_source failed: provider_unavailable" in done.stdout
+
+
+def test_resyncing_one_customer_brings_its_new_invoice_and_touches_no_one_else(
+    stack: dict[str, Any], api: Client, stripe: str
+) -> None:
+    source = create_stripe_source(api, stripe)
+    uuid = source["uuid"]
+    before = snapshot(api, uuid)
+    emulator = StripeEmulator(stripe)
+    customers = emulator.get("/v1/customers", {"limit": 20})["data"]
+    target, bystander = customers[5]["id"], customers[6]["id"]
+    # at the provider: a new invoice for the target, a new name for someone else
+    emulator.post("/v1/invoiceitems", {"customer": target, "amount": 1500, "currency": "usd", "description": "Extra"})
+    invoice = emulator.post("/v1/invoices", {"customer": target})
+    emulator.post(f"/v1/invoices/{invoice['id']}/pay", {})
+    emulator.post(f"/v1/customers/{bystander}", {"name": "Renamed at the provider"})
+
+    def find(external_id: str) -> dict[str, Any]:
+        found = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": external_id})
+        return api.ok("GET", f"/v1/customers/{found['entries'][0]['uuid']}")
+
+    customer = find(target)
+    assert invoice["id"] not in {i["external_id"] for i in customer["invoices"]}
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    done = run_cli(stack, "customers", "resync", uuid, customer["uuid"], key=key)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resync_customer succeeded" in done.stdout
+
+    # the customer has its invoice; nobody else changed; the counts follow
+    assert invoice["id"] in {i["external_id"] for i in find(target)["invoices"]}
+    assert find(bystander)["name"] == before[find(bystander)["uuid"]][0]
+    after = snapshot(api, uuid)
+    assert {u: v for u, v in after.items() if u != customer["uuid"]} == {
+        u: v for u, v in before.items() if u != customer["uuid"]
+    }
+    counts = api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]
+    assert counts["invoices"] == source["counts"]["invoices"] + 1
+    jobs = api.ok("GET", f"/v1/data_sources/{uuid}/jobs")["entries"]
+    assert jobs[0]["kind"] == "resync_customer" and jobs[0]["customer_uuid"] == customer["uuid"]
+
+    # a full re-sync afterwards keeps the invoice and brings the other change
+    job = api.ok("POST", f"/v1/data_sources/{uuid}/resync", status=202)
+    assert api.wait_for_job(job["id"])["status"] == "succeeded"
+    assert invoice["id"] in {i["external_id"] for i in find(target)["invoices"]}
+    assert find(bystander)["name"] == "Renamed at the provider"
+    assert api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]["invoices"] == counts["invoices"]
+
+
+def test_resyncing_a_customer_the_source_does_not_have_is_404(api: Client, stripe: str) -> None:
+    source = create_stripe_source(api, stripe)
+    answer = api.post(f"/v1/data_sources/{source['uuid']}/customers/cus_00000000000000000000000000/resync")
+    assert answer.status_code == 404
+    custom = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]
+    refused = api.post(f"/v1/data_sources/{custom['uuid']}/customers/cus_00000000000000000000000000/resync")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "resync_not_supported"

@@ -5,7 +5,9 @@ write only what changed, and compares two generations' manifests to find vanishe
 versions a commit made unreachable.
 
 Object keys: ``<account>/<source>/g<generation>/<kind>/<partition>/<seq>.json.z``; each object is a
-zlib-compressed JSON map ``uuid -> [content hash, generation, customer uuid | null]``.
+zlib-compressed JSON map ``uuid -> [content hash, generation, customer uuid | null]``. A customer re-sync
+copies the committed generation's objects and adds one that sorts last (``~customer-<job>``), whose
+entries override the copied ones; an entry with a fourth element ``1`` removes the record.
 """
 
 from __future__ import annotations
@@ -84,8 +86,40 @@ class ManifestStore:
         for key in sorted(self._keys(prefix)):
             body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
             for uuid, value in json.loads(zlib.decompress(body)).items():
-                manifest[uuid] = Entry(value[0], int(value[1]), value[2])
+                if len(value) > 3 and value[3]:
+                    manifest.pop(uuid, None)
+                else:
+                    manifest[uuid] = Entry(value[0], int(value[1]), value[2])
         return manifest
+
+    def copy_generation(self, account_id: str, data_source_uuid: str, source: int, target: int) -> int:
+        """Copy every manifest object of one generation to another (a customer re-sync's starting point)."""
+        s3, copied = client("s3"), 0
+        old = self._prefix(account_id, data_source_uuid, source)
+        new = self._prefix(account_id, data_source_uuid, target)
+        for key in self._keys(old):
+            s3.copy_object(
+                Bucket=self.bucket, Key=new + key[len(old) :], CopySource={"Bucket": self.bucket, "Key": key}
+            )
+            copied += 1
+        return copied
+
+    def put_override(
+        self,
+        account_id: str,
+        data_source_uuid: str,
+        generation: int,
+        kind: str,
+        name: str,
+        entries: Manifest,
+        removed: set[str],
+    ) -> None:
+        """Entries that override the generation's others for `kind`, and the records that are gone."""
+        values: dict[str, list[object]] = {u: list(e) for u, e in entries.items()}
+        values.update({uuid: ["", 0, None, 1] for uuid in removed})
+        body = zlib.compress(json.dumps(values, separators=(",", ":")).encode())
+        key = f"{self._prefix(account_id, data_source_uuid, generation, kind)}~{_safe(name)}/000000.json.z"
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def delete_prefix(self, prefix: str) -> int:
         s3, deleted = client("s3"), 0

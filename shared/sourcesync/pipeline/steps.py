@@ -26,7 +26,7 @@ from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.log import logger
 from sourcesync.pipeline.manifests import Entry, Manifest, get_manifest_store
-from sourcesync.records import AnyRecord, RecordKind
+from sourcesync.records import RECORD_MODEL, AnyRecord, RecordKind
 from sourcesync.services import connections
 from sourcesync.services.jobs import execution_name, release_source
 from sourcesync.store.dynamo import ddb, delete_keys, from_item, is_condition_failure, to_item
@@ -70,6 +70,7 @@ class JobContext(BaseModel):
     job_id: str
     kind: str
     customer_uuid: str | None = None
+    customer_external_id: str | None = None
     execution: int = 1
     generation: int | None = None
     previous_generation: int | None = None
@@ -135,8 +136,11 @@ def plan(job: JobContext) -> dict[str, Any]:
         began = get_source_store().begin_generation(job.account_id, job.data_source_uuid, job.job_id)
         if began is None:
             raise SourceDeletedError("The data source was deleted while the job ran.")
-        connector = connections.connector_for(source)
-        partitions = [p.model_dump(mode="json") for p in connector.plan_partitions()]
+        if job.kind == "resync_customer":  # one customer: its kinds, fetched by `fetch_customer`, no Map
+            partitions: list[dict[str, Any]] = [{"kind": k.value, "key": k.value, "params": {}} for k in CUSTOMER_KINDS]
+        else:
+            connector = connections.connector_for(source)
+            partitions = [p.model_dump(mode="json") for p in connector.plan_partitions()]
         stored = {
             "generation": int(began["next_generation"]),
             "previous_generation": source.get("committed_generation"),
@@ -300,6 +304,61 @@ def _checkpoint(run: _PartitionRun, cursor: str | None, finished: bool, manifest
     )
     _put_work(job.job_id, f"PART#{run.partition['key']}", checkpoint)
     run.seen, run.written = {}, 0
+
+
+# ---------------------------------------------------------------------------------------------- one customer
+CUSTOMER_KINDS = (RecordKind.CUSTOMERS, RecordKind.SUBSCRIPTIONS, RecordKind.INVOICES, RecordKind.TRANSACTIONS)
+KIND_OF_MODEL = {model: kind for kind, model in RECORD_MODEL.items()}
+
+
+def fetch_customer(job: JobContext) -> dict[str, Any]:
+    """Re-sync one customer (SPEC 2.3): fetch its records, write what changed and tombstones for what
+    vanished into the new generation, whose manifests are the committed ones with this customer's entries
+    overridden. Every other record stays valid as it is, so the commit switches this customer atomically."""
+    assert job.generation is not None and job.previous_generation is not None and job.customer_uuid
+    source = _ensure_live(job)
+    records = connections.connector_for(source).fetch_customer(job.customer_external_id or "")
+    manifests, store = get_manifest_store(), get_record_store()
+    if _get_work(job.job_id, "COPIED") is None:
+        manifests.copy_generation(job.account_id, job.data_source_uuid, job.previous_generation, job.generation)
+        _put_work(job.job_id, "COPIED", {"at": now_iso()})
+    counts = {k: int(v) for k, v in (source.get("counts") or {}).items()}
+    written = removed_total = 0
+    for kind in CUSTOMER_KINDS:
+        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind.value)
+        mine = {
+            u
+            for u, e in old.items()
+            if (u == job.customer_uuid if kind is RecordKind.CUSTOMERS else e.customer_uuid == job.customer_uuid)
+        }
+        run = _PartitionRun(job=job, partition={"kind": kind.value, "key": kind.value}, old=old, checkpoint={})
+        fresh: Manifest = {}
+        versions: list[Version] = []
+        for record in (r for r in records if KIND_OF_MODEL[type(r)] is kind):
+            uuid, entry, version = _version_for(run, record, job.generation)
+            fresh[uuid] = entry
+            if version is not None:
+                versions.append(version)
+        gone = mine - set(fresh)
+        versions += [
+            Version(
+                kind=kind,
+                uuid=uuid,
+                customer_uuid=old[uuid].customer_uuid,
+                external_id="",
+                generation=job.generation,
+                record=None,
+            )
+            for uuid in gone
+        ]
+        written += store.write(job.data_source_uuid, versions)
+        manifests.put_override(
+            job.account_id, job.data_source_uuid, job.generation, kind.value, f"customer-{job.job_id}", fresh, gone
+        )
+        counts[kind.value] = counts.get(kind.value, 0) - len(gone) + len(set(fresh) - set(old))
+        removed_total += len(gone)
+    _put_work(job.job_id, "COUNTS", {"counts": counts, "vanished": removed_total})
+    return {"written": written, "vanished": removed_total}
 
 
 # ---------------------------------------------------------------------------------------------- reconcile

@@ -52,7 +52,12 @@ def new_job(
 
 
 def start_source_job(
-    account_id: str, data_source_uuid: str, kind: str, created_by: str, customer_uuid: str | None = None
+    account_id: str,
+    data_source_uuid: str,
+    kind: str,
+    created_by: str,
+    customer_uuid: str | None = None,
+    customer_external_id: str | None = None,
 ) -> Item:
     """Create a job that holds the source (409 if another runs) and start its state machine."""
     job = new_job(account_id, data_source_uuid, kind, created_by, customer_uuid)
@@ -65,6 +70,7 @@ def start_source_job(
             "job_id": job["job_id"],
             "kind": kind,
             "customer_uuid": customer_uuid,
+            "customer_external_id": customer_external_id,
         }
     }
     try:

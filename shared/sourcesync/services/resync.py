@@ -65,3 +65,23 @@ def reprocess(principal: Principal, uuid: str) -> Item:
     logger.info("Audit: data source reprocessed by support", audit=record)
     get_account_store().put_audit(source["account_id"], f"{record['at']}#{job['job_id']}", record)
     return job
+
+
+def start_customer_resync(principal: Principal, uuid: str, customer_uuid: str) -> Item:
+    """Re-sync one customer of a source (SPEC 2.3): 404 for a customer the source does not show."""
+    from sourcesync.errors import NotFoundError
+    from sourcesync.records import CustomerRecord
+    from sourcesync.services.customers import view_of
+    from sourcesync.store.records import get_record_store
+
+    source = live_source(principal, uuid)
+    if not SYSTEMS[System(source["system"])].resync_customer:
+        raise UnprocessableError("resync_not_supported", RESYNC_NOT_SUPPORTED)
+    view = view_of(source)
+    records = get_record_store().customer(uuid, customer_uuid, view) if view else []
+    customer = next((r.record for r in records if isinstance(r.record, CustomerRecord)), None)
+    if customer is None:
+        raise NotFoundError("No such customer in this data source.")
+    return start_source_job(
+        principal.account_id, uuid, "resync_customer", principal.key_id, customer_uuid, customer.external_id
+    )
