@@ -1,14 +1,14 @@
-"""The API function: data sources, jobs, customers and the Import API."""
+"""The API function: data sources, jobs, customers, subscriptions, manual data and the Import API."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sourcesync.api.app import create_app
-from sourcesync.api.routes import customers, data_sources, imports, jobs
+from sourcesync.api.routes import customers, data_sources, imports, jobs, subscriptions
 from sourcesync.log import logger
 
-app = create_app(data_sources.router, jobs.router, customers.router, imports.router)
+app = create_app(data_sources.router, jobs.router, customers.router, subscriptions.router, imports.router)
 
 
 @logger.inject_lambda_context(clear_state=True)

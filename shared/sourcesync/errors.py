@@ -82,3 +82,10 @@ class IdempotencyInProgressError(SourceSyncError):
 
 class ConflictError(SourceSyncError):
     code = "conflict"
+
+
+class MrrEditOverlapError(ConflictError):
+    code = "mrr_edit_overlap"
+
+    def __init__(self, edit_id: str) -> None:
+        super().__init__("This MRR edit overlaps another edit of the subscription.", edit_id=edit_id)

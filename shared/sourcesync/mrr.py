@@ -11,6 +11,7 @@ per currency.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sourcesync.records import InvoiceRecord, LineItem, PlanRecord, SubscriptionRecord
@@ -70,6 +71,68 @@ def customer_mrr(
     by_currency: dict[str, int] = {}
     for subscription in subscriptions:
         currency, cents = subscription_mrr(subscription, invoices, plans, day)
+        if currency is not None and (cents or currency not in by_currency):
+            by_currency[currency] = by_currency.get(currency, 0) + cents
+    return by_currency
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A hand-set MRR for a subscription over an interval of days (both ends inclusive)."""
+
+    mrr: int
+    start: date
+    end: date | None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class SubscriptionInput:
+    """One subscription of a (possibly merged) customer, with what its MRR is computed from: the
+    invoices and plans of its own data source, and the MRR edits made for it."""
+
+    uuid: str
+    record: SubscriptionRecord
+    invoices: tuple[InvoiceRecord, ...]
+    plans: Mapping[str, PlanRecord]
+    edits: tuple[Edit, ...] = ()
+
+    def currency(self) -> str | None:
+        if self.record.currency:
+            return self.record.currency
+        for invoice in sorted(self.invoices, key=lambda i: i.date, reverse=True):
+            if any(li.subscription_external_id == self.record.external_id for li in invoice.line_items):
+                return invoice.currency
+        return None
+
+    def mrr(self, day: date) -> tuple[str | None, int]:
+        """(currency, cents) on `day`: an edit covering the day overrides what the invoices imply."""
+        edit = next((e for e in self.edits if e.covers(day)), None)
+        if edit is not None:
+            return self.currency(), edit.mrr
+        return subscription_mrr(self.record, self.invoices, self.plans, day)
+
+
+def merged_customer_mrr(
+    subscriptions: Iterable[SubscriptionInput], connected: Iterable[set[str]], day: date
+) -> dict[str, int]:
+    """A customer's MRR per currency over every subscription of its merged members. Connected
+    subscriptions count as one continuing subscription: on a day when several of a group bring MRR (a
+    migration's overlap), only the one started last counts."""
+    entries = list(subscriptions)
+    by_uuid = {s.uuid: s for s in entries}
+    values = {s.uuid: s.mrr(day) for s in entries}
+    for group in connected:
+        earning = sorted(
+            (u for u in group if u in by_uuid and values[u][1]),
+            key=lambda u: (by_uuid[u].record.started_at, u),
+        )
+        for uuid in earning[:-1]:
+            values[uuid] = (values[uuid][0], 0)
+    by_currency: dict[str, int] = {}
+    for currency, cents in values.values():
         if currency is not None and (cents or currency not in by_currency):
             by_currency[currency] = by_currency.get(currency, 0) + cents
     return by_currency

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sourcesync.schedule import ScheduleError, validate
 from sourcesync.systems import System
@@ -87,6 +87,58 @@ class AsOfQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     as_of: date | None = None
+
+
+ExternalIdField = Annotated[str, Field(min_length=1, max_length=255)]
+UuidField = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CustomerRef(_Request):
+    """A customer by `customer_uuid`, or by its source's natural keys (`data_source_uuid`, `external_id`)."""
+
+    customer_uuid: UuidField | None = None
+    data_source_uuid: UuidField | None = None
+    external_id: ExternalIdField | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CustomerRef:
+        keys = (self.data_source_uuid, self.external_id)
+        if self.customer_uuid is not None and keys != (None, None):
+            raise ValueError("give either customer_uuid, or data_source_uuid and external_id, not both")
+        if self.customer_uuid is None and None in keys:
+            raise ValueError("give customer_uuid, or both data_source_uuid and external_id")
+        return self
+
+
+class MergeRequest(_Request):
+    from_: CustomerRef = Field(alias="from")
+    into: CustomerRef
+
+
+class SubscriptionRef(_Request):
+    """A subscription by (`data_source_uuid`, `uuid`) or (`data_source_uuid`, `external_id`)."""
+
+    data_source_uuid: UuidField
+    uuid: UuidField | None = None
+    external_id: ExternalIdField | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SubscriptionRef:
+        if (self.uuid is None) == (self.external_id is None):
+            raise ValueError("give either uuid or external_id")
+        return self
+
+
+class SubscriptionsRequest(_Request):
+    subscriptions: list[SubscriptionRef] = Field(min_length=1, max_length=50)
+
+
+class MrrEditRequest(_Request):
+    """An MRR (integer cents) for a subscription from `from` to `to` (inclusive; null: from then on)."""
+
+    mrr: int = Field(ge=0, le=10**13)
+    from_: date = Field(alias="from")
+    to: date | None = None
 
 
 class JobProgressKind(BaseModel):

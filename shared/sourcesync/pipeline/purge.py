@@ -133,7 +133,8 @@ def _delete_batch(items: list[dict[str, Any]]) -> None:
 
 def purge_rest(job: PurgeJob) -> dict[str, Any]:
     """Everything else of the source: its other jobs and their work items, its request budget, its
-    manifests, its secret, the idempotency records that mention it, and finally the source item."""
+    manifests, its secret, its part of the account's overlays, the idempotency records that mention it,
+    and finally the source item."""
     settings = get_settings()
     jobs_removed = 0
     request: dict[str, Any] = {
@@ -158,9 +159,12 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
     delete_keys(settings.jobs_table, keys)
     manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)
     get_credential_store().delete(job.account_id, job.data_source_uuid)
+    from sourcesync.services.overlays import purge_source
+
+    overlays = purge_source(job.account_id, job.data_source_uuid)
     idempotency = _purge_idempotency(job.data_source_uuid)
     ddb().delete_item(TableName=settings.sources_table, Key=source_key(job.account_id, job.data_source_uuid))
-    return {"jobs": jobs_removed, "manifests": manifests, "idempotency_records": idempotency}
+    return {"jobs": jobs_removed, "manifests": manifests, "overlays": overlays, "idempotency_records": idempotency}
 
 
 def _purge_idempotency(data_source_uuid: str) -> int:

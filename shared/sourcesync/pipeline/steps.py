@@ -402,7 +402,10 @@ def apply_overlays(job: JobContext) -> dict[str, Any]:
     _set_job(job, {"phase": "applying_overlays"})
     from sourcesync.services.overlays import apply_policy_for_resync
 
-    outcome = apply_policy_for_resync(job.account_id, job.data_source_uuid, job.kind)
+    assert job.generation is not None
+    outcome = apply_policy_for_resync(
+        job.account_id, job.data_source_uuid, job.kind, job.generation, job.job_id, job.customer_uuid
+    )
     _put_work(job.job_id, "OVERLAYS", outcome)
     return {"removed": len(outcome["overlays_removed"]), "orphaned": len(outcome["overlays_orphaned"])}
 
@@ -504,6 +507,9 @@ def _drop_work(job: JobContext) -> None:
 
 
 def finish(job: JobContext) -> dict[str, Any]:
+    from sourcesync.services.overlays import finish_removals
+
+    finish_removals(job.account_id, job.job_id)
     counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
     overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
     result = {
@@ -568,6 +574,9 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
                 if start is None:
                     break
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
+        from sourcesync.services.overlays import undo_removals
+
+        undo_removals(job.account_id, job.job_id)
         # The generation stays pending for good: a sibling worker still finishing a page could write one more
         # version of it after this clean-up, and a pending generation is invisible to every reader.
     _set_job(

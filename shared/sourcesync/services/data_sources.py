@@ -9,6 +9,7 @@ from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import ApiBaseNotAllowedError, InvalidRequestError, NotFoundError
 from sourcesync.ids import is_id, new_id
+from sourcesync.policy_matrix import CURRENT_VERSION
 from sourcesync.services import connections
 from sourcesync.services.jobs import present_job, start_source_job
 from sourcesync.store.accounts import Principal
@@ -77,6 +78,8 @@ def create(principal: Principal, request: DataSourceCreateRequest) -> dict[str, 
     }
     if system is System.CUSTOM:  # pushed data lives in one generation, readable at once
         item.update(committed_generation=1, next_generation=1)
+    else:  # the policy matrix may differ between versions of an integration: a source keeps its own
+        item["integration_version"] = CURRENT_VERSION[system]
     if request.credentials:
         get_credential_store().put(principal.account_id, uuid, request.credentials)
     get_source_store().create(item)

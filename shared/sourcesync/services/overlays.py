@@ -1,24 +1,396 @@
-"""Manual data (overlays) and the policy matrix's step in a re-sync (SPEC section 3).
+"""Manual data: writing overlays (SPEC section 4) and what a re-sync does to them (the policy matrix, SPEC 3).
 
-Overlays (merges, connected subscriptions, MRR edits) are not stored by this version yet: the
-re-sync pipeline already runs this step between fetching and committing, so that the matrix lands
-in one place when they are; until then there is nothing for it to keep, remove or orphan.
+Writes check what they name against what readers see now (404 for a record that is not there or
+belongs to another account), then commit through `OverlayStore.write`: one transaction that holds only
+if no other overlay write came in between and no touched source runs a job (409 `job_running`).
+
+A re-sync applies the matrix in its `apply_overlays` step, between fetching and committing: overlays the
+matrix keeps need nothing (they name records by natural keys, which find the new generation's records);
+an overlay whose records vanished at the provider is kept and reported as orphaned; overlays the matrix
+removes are marked with the re-sync's generation, which removes them for readers in the same moment as
+the commit switches the generation, and are deleted when the job finishes (or unmarked if it fails).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
+from sourcesync import errors
+from sourcesync.api.models import CustomerRef, MergeRequest, MrrEditRequest, SubscriptionRef, SubscriptionsRequest
+from sourcesync.clock import now_iso
+from sourcesync.ids import is_id, new_id
+from sourcesync.overlays import Overlay, Ref, Removal
+from sourcesync.policy_matrix import Action, OverlayKind, Policy, Scope, policy
+from sourcesync.records import RecordKind, SubscriptionRecord
+from sourcesync.services.customers import AccountView, CustomerGroup, find_group
+from sourcesync.store.accounts import Principal
+from sourcesync.store.dynamo import Item
+from sourcesync.store.overlays import OverlaysChangedError, SourceBusyError, get_overlay_store
+from sourcesync.store.records import get_record_store, uuid_for
+from sourcesync.store.sources import get_source_store
+from sourcesync.systems import System
 
-def apply_policy_for_resync(account_id: str, data_source_uuid: str, job_kind: str) -> dict[str, Any]:
-    return {"overlays_removed": [], "overlays_orphaned": []}
+WRITE_ATTEMPTS = 8
+ID_PREFIX = {
+    OverlayKind.MERGED_CUSTOMERS: "mrg",
+    OverlayKind.CONNECTED_SUBSCRIPTIONS: "con",
+    OverlayKind.EDITED_MRR: "mre",
+}
+
+
+def source_policy(source: Item) -> Policy | None:
+    """The matrix row of a source's integration version (None: `custom`, which is never re-synced)."""
+    return policy(System(source["system"]), source.get("integration_version"))
+
+
+# ---------------------------------------------------------------------------------------------- writes
+@dataclass
+class Change:
+    puts: list[Overlay] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)
+    answer: Any = None
+
+
+def _commit(principal: Principal, build: Callable[[AccountView], Change]) -> Change:
+    """Read, decide, write; again if another overlay write came in between."""
+    for _ in range(WRITE_ATTEMPTS):
+        account = AccountView.load(principal.account_id)
+        change = build(account)
+        if not change.puts and not change.deletes:
+            return change
+        try:
+            get_overlay_store().write(
+                principal.account_id, account.version, change.puts, change.deletes, change.sources
+            )
+            return change
+        except SourceBusyError as busy:
+            source = get_source_store().get(principal.account_id, busy.data_source_uuid)
+            if source is None or source.get("status") == "deleting":
+                raise errors.NotFoundError("No such data source.") from None
+            if source.get("current_job_id"):
+                raise errors.JobRunningError(source["current_job_id"]) from None
+        except OverlaysChangedError:
+            continue
+    raise errors.ConflictError("The account's manual data kept changing during this request; try again.")
+
+
+def _not_applicable(account: AccountView, data_source_uuid: str, kind: OverlayKind) -> None:
+    """422 for manual data the source's system does not have (CRMs: no subscriptions, no MRR)."""
+    row = source_policy(account.sources[data_source_uuid])
+    if row is not None and row.action(Scope.SOURCE, kind) is Action.NOT_APPLICABLE:
+        raise errors.UnprocessableError(
+            "overlay_not_applicable",
+            f"{account.sources[data_source_uuid]['system']} sources have no {kind.value.replace('_', ' ')}.",
+        )
+
+
+def _customer_ref(principal: Principal, account: AccountView, ref: CustomerRef, loc: str) -> str:
+    """A customer named by `customer_uuid` or by (`data_source_uuid`, `external_id`): its uuid (404 if absent)."""
+    if ref.customer_uuid is not None:
+        uuid = ref.customer_uuid
+    else:
+        source, external_id = ref.data_source_uuid or "", ref.external_id or ""
+        if source not in account.sources:
+            raise errors.NotFoundError(f"No such data source ({loc}).")
+        uuid = uuid_for(principal.account_id, source, RecordKind.CUSTOMERS, external_id)
+    if not is_id(uuid, "cus") or not account.exists(uuid):
+        raise errors.NotFoundError(f"No such customer ({loc}).")
+    return uuid
+
+
+def _ref_of(account: AccountView, customer_uuid: str) -> Ref:
+    found = account.load_customers([customer_uuid])[customer_uuid]
+    return Ref(found.source["uuid"], RecordKind.CUSTOMERS, found.record.external_id)
+
+
+def merge(principal: Principal, request: MergeRequest, day: date) -> dict[str, Any]:
+    """Merge a customer into another (SPEC 3). A merged-away customer stands for its primary, on both sides."""
+
+    def build(account: AccountView) -> Change:
+        merged = account.forest.primary(_customer_ref(principal, account, request.from_, "from"))
+        into = account.forest.primary(_customer_ref(principal, account, request.into, "into"))
+        if merged == into:
+            raise errors.UnprocessableError("merge_into_self", "Both customers are already the same customer.")
+        refs = (_ref_of(account, merged), _ref_of(account, into))
+        for ref in refs:
+            _not_applicable(account, ref.data_source_uuid, OverlayKind.MERGED_CUSTOMERS)
+        overlay = _new(principal, OverlayKind.MERGED_CUSTOMERS, refs)
+        return Change(puts=[overlay], sources={r.data_source_uuid for r in refs}, answer=into)
+
+    change = _commit(principal, build)
+    return find_group(principal, change.answer)[1].detail(day)
+
+
+def _new(principal: Principal, kind: OverlayKind, refs: tuple[Ref, ...], **values: Any) -> Overlay:
+    return Overlay(
+        id=new_id(ID_PREFIX[kind]),
+        kind=kind,
+        refs=refs,
+        created_by=principal.key_id,
+        created_at=now_iso(),
+        **values,
+    )
+
+
+def _group_of(account: AccountView, customer_uuid: str) -> CustomerGroup:
+    group = account.group(customer_uuid) if is_id(customer_uuid, "cus") else None
+    if group is None:
+        raise errors.NotFoundError("No such customer.")
+    return group
+
+
+def _subscription_refs(
+    principal: Principal, account: AccountView, group: CustomerGroup, refs: list[SubscriptionRef]
+) -> list[Ref]:
+    """The subscriptions a request names, each as a natural-key reference; they must be the customer's."""
+    found: dict[str, Ref] = {}
+    for index, ref in enumerate(refs):
+        if ref.data_source_uuid not in account.sources:
+            raise errors.NotFoundError(f"No such data source (subscriptions.{index}).")
+        uuid = ref.uuid or uuid_for(
+            principal.account_id, ref.data_source_uuid, RecordKind.SUBSCRIPTIONS, ref.external_id or ""
+        )
+        owner = next((m for m in group.members for s in m.subscriptions if s.uuid == uuid), None)
+        if owner is None and is_id(uuid, "sub") and _find_subscription(account, uuid) is not None:
+            raise errors.UnprocessableError(
+                "subscriptions_of_different_customers",
+                f"subscriptions.{index} belongs to another customer: only one customer's subscriptions connect.",
+            )
+        if owner is None or owner.source["uuid"] != ref.data_source_uuid:
+            raise errors.NotFoundError(f"No such subscription (subscriptions.{index}).")
+        record = next(s.record for s in owner.subscriptions if s.uuid == uuid)
+        assert isinstance(record, SubscriptionRecord)
+        _not_applicable(account, ref.data_source_uuid, OverlayKind.CONNECTED_SUBSCRIPTIONS)
+        found[uuid] = Ref(ref.data_source_uuid, RecordKind.SUBSCRIPTIONS, record.external_id, owner.record.external_id)
+    return list(found.values())
+
+
+def connect(principal: Principal, customer_uuid: str, request: SubscriptionsRequest, day: date) -> dict[str, Any]:
+    def build(account: AccountView) -> Change:
+        group = _group_of(account, customer_uuid)
+        refs = _subscription_refs(principal, account, group, request.subscriptions)
+        if len(refs) < 2:
+            raise errors.InvalidRequestError(
+                "Name at least two different subscriptions to connect.",
+                [{"loc": "subscriptions", "msg": "at least two different subscriptions"}],
+            )
+        uuids = {r.uuid(principal.account_id) for r in refs}
+        if any(uuids <= g for g in group.connected):
+            return Change(answer=group.primary.uuid)  # already connected: nothing to write
+        overlay = _new(principal, OverlayKind.CONNECTED_SUBSCRIPTIONS, tuple(refs))
+        return Change(puts=[overlay], sources={r.data_source_uuid for r in refs}, answer=group.primary.uuid)
+
+    change = _commit(principal, build)
+    return find_group(principal, change.answer)[1].detail(day)
+
+
+def disconnect(principal: Principal, customer_uuid: str, request: SubscriptionsRequest, day: date) -> dict[str, Any]:
+    """Take subscriptions out of the customer's connections (a connection left with one is deleted)."""
+
+    def build(account: AccountView) -> Change:
+        group = _group_of(account, customer_uuid)
+        refs = _subscription_refs(principal, account, group, request.subscriptions)
+        leaving = {r.uuid(principal.account_id) for r in refs}
+        change = Change(answer=group.primary.uuid)
+        for stored in account.stored_overlays:
+            current = next((o for o in group.connections if o.id == stored.id), None)
+            if current is None or not leaving & {r.uuid(principal.account_id) for r in current.refs}:
+                continue
+            change.sources |= stored.sources
+            rest = tuple(r for r in stored.refs if r.uuid(principal.account_id) not in leaving)
+            if len(rest) >= 2:
+                change.puts.append(replace(stored, refs=rest))
+            else:
+                change.deletes.append(stored.id)
+        return change
+
+    change = _commit(principal, build)
+    return find_group(principal, change.answer)[1].detail(day)
+
+
+def _find_subscription(account: AccountView, subscription_uuid: str) -> tuple[Item, str] | None:
+    """(source, owner customer uuid) of a subscription readers see: from the source's committed manifest
+    (a few S3 reads), or, for a custom source (which has none), a filtered read of its child records."""
+    source = account.source_of(subscription_uuid)
+    if source is None or source["uuid"] not in account.views or not is_id(subscription_uuid, "sub"):
+        return None
+    view = account.views[source["uuid"]]
+    if source["system"] == System.CUSTOM.value:
+        owner = get_record_store().owner_of(source["uuid"], RecordKind.SUBSCRIPTIONS, subscription_uuid, view)
+    else:
+        from sourcesync.pipeline.manifests import get_manifest_store
+
+        manifest = get_manifest_store().load(
+            account.account_id, source["uuid"], view.generation, RecordKind.SUBSCRIPTIONS.value
+        )
+        entry = manifest.get(subscription_uuid)
+        owner = entry.customer_uuid if entry else None
+    return (source, owner) if owner else None
+
+
+def _subscription_in(account: AccountView, subscription_uuid: str) -> tuple[CustomerGroup, Item]:
+    found = _find_subscription(account, subscription_uuid)
+    group = account.group(found[1]) if found else None
+    if found is None or group is None or subscription_uuid not in group.subscription_uuids:
+        raise errors.NotFoundError("No such subscription.")
+    return group, found[0]
+
+
+def get_subscription(principal: Principal, subscription_uuid: str, day: date) -> dict[str, Any]:
+    account = AccountView.load(principal.account_id)
+    group, _ = _subscription_in(account, subscription_uuid)
+    entry = group.subscription(subscription_uuid, day)
+    assert entry is not None
+    return entry
+
+
+def add_mrr_edit(principal: Principal, subscription_uuid: str, request: MrrEditRequest) -> dict[str, Any]:
+    if request.to is not None and request.to < request.from_:
+        raise errors.InvalidRequestError("`to` is before `from`.", [{"loc": "to", "msg": "must be on or after `from`"}])
+
+    def build(account: AccountView) -> Change:
+        group, source = _subscription_in(account, subscription_uuid)
+        _not_applicable(account, source["uuid"], OverlayKind.EDITED_MRR)
+        for edit in group.edits:
+            same = edit.refs[0].uuid(principal.account_id) == subscription_uuid
+            if same and edit.overlaps(request.from_, request.to):
+                raise errors.MrrEditOverlapError(edit.id)
+        member = next(m for m in group.members for s in m.subscriptions if s.uuid == subscription_uuid)
+        record = next(s.record for s in member.subscriptions if s.uuid == subscription_uuid)
+        ref = Ref(source["uuid"], RecordKind.SUBSCRIPTIONS, record.external_id, member.record.external_id)
+        overlay = _new(principal, OverlayKind.EDITED_MRR, (ref,), mrr=request.mrr, start=request.from_, end=request.to)
+        return Change(puts=[overlay], sources={source["uuid"]}, answer=overlay)
+
+    change = _commit(principal, build)
+    return change.answer.present(principal.account_id, orphaned=False)  # type: ignore[no-any-return]
+
+
+def delete_mrr_edit(principal: Principal, subscription_uuid: str, edit_id: str) -> None:
+    def build(account: AccountView) -> Change:
+        group, source = _subscription_in(account, subscription_uuid)
+        edit = next(
+            (e for e in group.edits if e.id == edit_id and e.refs[0].uuid(principal.account_id) == subscription_uuid),
+            None,
+        )
+        if edit is None:
+            raise errors.NotFoundError("No such MRR edit.")
+        return Change(deletes=[edit.id], sources={source["uuid"]})
+
+    _commit(principal, build)
+
+
+# ---------------------------------------------------------------------------------------------- the matrix
+def _touching(
+    account_id: str, overlays: list[Overlay], data_source_uuid: str, customer_uuid: str | None
+) -> list[Overlay]:
+    if customer_uuid is None:
+        return [o for o in overlays if data_source_uuid in o.sources]
+    return [o for o in overlays if o.touches_customer(account_id, data_source_uuid, customer_uuid)]
+
+
+def _in_effect(account_id: str, data_source_uuid: str) -> tuple[Item, list[Overlay]]:
+    source = get_source_store().get(account_id, data_source_uuid)
+    if source is None:
+        raise errors.NotFoundError("No such data source.")
+    account = AccountView.load(account_id)
+    return source, account.overlays
+
+
+def decide(
+    account_id: str, data_source_uuid: str, scope: Scope, customer_uuid: str | None = None
+) -> tuple[list[Overlay], list[Overlay]]:
+    """(removed, kept): what the matrix does to the overlays a re-sync of this scope touches."""
+    source, overlays = _in_effect(account_id, data_source_uuid)
+    row = source_policy(source)
+    removed, kept = [], []
+    for overlay in _touching(account_id, overlays, data_source_uuid, customer_uuid):
+        if row is not None and row.action(scope, overlay.kind) is Action.REMOVE:
+            removed.append(overlay)
+        else:
+            kept.append(overlay)
+    return removed, kept
+
+
+def apply_policy_for_resync(
+    account_id: str,
+    data_source_uuid: str,
+    job_kind: str,
+    generation: int,
+    job_id: str,
+    customer_uuid: str | None = None,
+) -> dict[str, Any]:
+    """The re-sync's matrix step (idempotent): mark what it removes, report what it keeps that is orphaned
+    (a record it names is not in the new generation)."""
+    scope = Scope.CUSTOMER if job_kind == Scope.CUSTOMER.value else Scope.SOURCE
+    removed, kept = decide(account_id, data_source_uuid, scope, customer_uuid)
+    get_overlay_store().mark_removed(account_id, [o.id for o in removed], Removal(data_source_uuid, generation, job_id))
+    present: dict[str, set[str]] = {}
+
+    def missing(ref: Ref) -> bool:
+        if ref.data_source_uuid != data_source_uuid:
+            return False
+        if ref.kind.value not in present:
+            from sourcesync.pipeline.manifests import get_manifest_store
+
+            present[ref.kind.value] = set(
+                get_manifest_store().load(account_id, data_source_uuid, generation, ref.kind.value)
+            )
+        return ref.uuid(account_id) not in present[ref.kind.value]
+
+    orphaned = [o for o in kept if any(missing(r) for r in o.refs)]
+    return {
+        "overlays_removed": [o.present(account_id, orphaned=False) for o in removed],
+        "overlays_orphaned": [o.present(account_id, orphaned=True) for o in orphaned],
+    }
+
+
+def finish_removals(account_id: str, job_id: str) -> int:
+    """After the commit: delete the overlays the job removed (readers stopped seeing them at the commit)."""
+    store = get_overlay_store()
+    ids = [o.id for o in store.snapshot(account_id).overlays if o.removed is not None and o.removed.job_id == job_id]
+    return store.delete(account_id, ids)
+
+
+def undo_removals(account_id: str, job_id: str) -> int:
+    """A re-sync that did not commit removes nothing."""
+    return get_overlay_store().clear_removals(account_id, job_id)
 
 
 def overlays_removed_by_resync(account_id: str, data_source_uuid: str, job_kind: str) -> list[dict[str, Any]]:
-    """What a re-sync of this kind would remove (the API's `?dry_run=true`)."""
-    return apply_policy_for_resync(account_id, data_source_uuid, job_kind)["overlays_removed"]  # type: ignore[no-any-return]
+    """What a re-sync of the source would remove now (the API's `?dry_run=true`)."""
+    removed, _ = decide(account_id, data_source_uuid, Scope(job_kind))
+    return [o.present(account_id, orphaned=False) for o in removed]
 
 
 def overlays_of_source(account_id: str, data_source_uuid: str) -> list[dict[str, Any]]:
-    """The overlays that touch a source's records (what deleting it affects)."""
-    return []
+    """The overlays in effect that name a record of the source (what deleting it affects)."""
+    _, overlays = _in_effect(account_id, data_source_uuid)
+    return [o.present(account_id, orphaned=False) for o in overlays if data_source_uuid in o.sources]
+
+
+def purge_source(account_id: str, data_source_uuid: str) -> int:
+    """The purge's part: the deleted source's part of every overlay goes (a merge or an MRR edit that names
+    one of its records, its subscriptions from a connection; a connection left with one subscription)."""
+    store, changed = get_overlay_store(), 0
+    for _ in range(100):
+        snapshot = store.snapshot(account_id)
+        touched = [o for o in snapshot.overlays if data_source_uuid in o.sources][:80]
+        if not touched:
+            return changed
+        puts, deletes = [], []
+        for overlay in touched:
+            rest = tuple(r for r in overlay.refs if r.data_source_uuid != data_source_uuid)
+            if overlay.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS and len(rest) >= 2:
+                puts.append(replace(overlay, refs=rest))
+            else:
+                deletes.append(overlay.id)
+        try:
+            store.write(account_id, snapshot.version, puts, deletes)
+            changed += len(touched)
+        except OverlaysChangedError:
+            continue
+    raise errors.ConflictError("The account's manual data kept changing during the purge.")

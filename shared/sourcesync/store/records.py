@@ -282,6 +282,38 @@ class RecordStore:
         child_pk = f"R#{data_source_uuid}#K{shard_of(customer_uuid):02d}"
         return customers + self.visible(self._query(child_pk, f"{customer_uuid}#"), view)
 
+    def customer_exists(self, data_source_uuid: str, customer_uuid: str, view: View) -> bool:
+        """Whether the view admits a live version of the customer (its own partition only: one small Query)."""
+        own = placement(data_source_uuid, RecordKind.CUSTOMERS, customer_uuid, None)
+        return bool(self.visible(self._query(own.pk, own.sk_prefix), view))
+
+    def owner_of(self, data_source_uuid: str, kind: RecordKind, uuid: str, view: View) -> str | None:
+        """The customer a child record (a subscription) belongs to, without knowing it beforehand: a filtered
+        Query of the source's child partitions, which reads them whole. Only for sources without manifests
+        (custom sources, whose data the user pushes)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def scan(shard: int) -> list[dict[str, Any]]:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "u = :u",
+                "ExpressionAttributeValues": to_item({":pk": f"R#{data_source_uuid}#K{shard:02d}", ":u": uuid}),
+                "ConsistentRead": True,
+            }
+            found: list[dict[str, Any]] = []
+            while True:
+                answer = ddb().query(**request)
+                found.extend(from_item(i) for i in answer.get("Items", []))
+                if "LastEvaluatedKey" not in answer:
+                    return found
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+        with ThreadPoolExecutor(8) as pool:
+            items = [i for found in pool.map(scan, range(SHARDS)) for i in found if i["k"] == kind.value]
+        visible = self.visible(items, view)
+        return visible[0].customer_uuid if visible else None
+
     def plans(self, data_source_uuid: str, view: View) -> list[StoredRecord]:
         return self.visible(self._query(f"R#{data_source_uuid}#P"), view)
 

@@ -1,12 +1,12 @@
-"""/v1/customers and /v1/customers/{uuid}."""
+"""/v1/customers: lists, one customer, and the manual data written on customers (merges, connections)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sourcesync.api.app import json_response, parse_query, principal
-from sourcesync.api.models import AsOfQuery, CustomerQuery
+from sourcesync.api.app import json_response, parse_body, parse_query, principal
+from sourcesync.api.models import AsOfQuery, CustomerQuery, MergeRequest, SubscriptionsRequest
 from sourcesync.api.pagination import decode_cursor, encode_cursor
 from sourcesync.services import customers
 
@@ -31,3 +31,27 @@ def list_customers() -> Response[str]:
 def get_customer(uuid: str) -> Response[str]:
     query = parse_query(router, AsOfQuery)
     return json_response(200, customers.get(principal(router), uuid, query.as_of or customers.today()))
+
+
+@router.post("/v1/customers/merges")
+def merge_customers() -> Response[str]:
+    from sourcesync.services import overlays
+
+    request = parse_body(router, MergeRequest)
+    return json_response(200, overlays.merge(principal(router), request, customers.today()))
+
+
+@router.post("/v1/customers/<uuid>/connect_subscriptions")
+def connect_subscriptions(uuid: str) -> Response[str]:
+    from sourcesync.services import overlays
+
+    request = parse_body(router, SubscriptionsRequest)
+    return json_response(200, overlays.connect(principal(router), uuid, request, customers.today()))
+
+
+@router.post("/v1/customers/<uuid>/disconnect_subscriptions")
+def disconnect_subscriptions(uuid: str) -> Response[str]:
+    from sourcesync.services import overlays
+
+    request = parse_body(router, SubscriptionsRequest)
+    return json_response(200, overlays.disconnect(principal(router), uuid, request, customers.today()))

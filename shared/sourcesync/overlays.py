@@ -1,0 +1,250 @@
+"""Manual data (overlays): connected subscriptions, edited MRR, merged customers (SPEC sections 1 and 3).
+
+An overlay is stored apart from source records and names the records it touches by their natural keys
+(data source uuid, kind, external id), never by a generation: a re-sync that keeps it has nothing to
+re-apply, because the same natural keys find the new generation's records (their uuids are derived
+from the same keys). What a reader sees of overlays is computed here, from the stored overlays and the
+sources' current views, by pure functions:
+
+* an overlay whose removal a committed re-sync decided (`removed`), or that names a record of a source
+  that is gone, does not count (a connection just loses the gone source's subscriptions);
+* merges form a forest: every customer points at most at one customer it was merged into (the most
+  recent merge whose target still exists); the root of its tree is its *primary*, which keeps its uuid
+  and counts every member's subscriptions, invoices and MRR;
+* connections join subscriptions into groups that count as one continuing subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sourcesync.ids import record_uuid
+from sourcesync.policy_matrix import OverlayKind
+from sourcesync.records import UUID_PREFIX, RecordKind
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A record named by its natural keys; `owner` is the external id of the customer a subscription
+    belonged to when the overlay was made (what a customer re-sync's scope is decided by)."""
+
+    data_source_uuid: str
+    kind: RecordKind
+    external_id: str
+    owner: str | None = None
+
+    def uuid(self, account_id: str) -> str:
+        return record_uuid(UUID_PREFIX[self.kind], account_id, self.data_source_uuid, self.kind.value, self.external_id)
+
+    def owner_uuid(self, account_id: str) -> str | None:
+        if self.kind is RecordKind.CUSTOMERS:
+            return self.uuid(account_id)
+        if self.owner is None:
+            return None
+        return Ref(self.data_source_uuid, RecordKind.CUSTOMERS, self.owner).uuid(account_id)
+
+    def to_item(self) -> dict[str, Any]:
+        values = {"ds": self.data_source_uuid, "k": self.kind.value, "x": self.external_id}
+        return {**values, "o": self.owner} if self.owner is not None else values
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Ref:
+        return cls(item["ds"], RecordKind(item["k"]), item["x"], item.get("o"))
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A re-sync decided to remove the overlay: it is gone for readers once `generation` of
+    `data_source_uuid` is committed, and physically deleted when that job finishes."""
+
+    data_source_uuid: str
+    generation: int
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Overlay:
+    id: str
+    kind: OverlayKind
+    refs: tuple[Ref, ...]
+    created_by: str
+    created_at: str
+    mrr: int | None = None
+    start: date | None = None
+    end: date | None = None
+    removed: Removal | None = None
+
+    # merges: refs = (from, into)
+    @property
+    def merged(self) -> Ref:
+        return self.refs[0]
+
+    @property
+    def into(self) -> Ref:
+        return self.refs[1]
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return frozenset(r.data_source_uuid for r in self.refs)
+
+    def covers(self, day: date) -> bool:
+        """An MRR edit's interval holds `day` (both ends inclusive; no end: from `start` on)."""
+        assert self.start is not None
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def overlaps(self, start: date, end: date | None) -> bool:
+        assert self.start is not None
+        return (end is None or self.start <= end) and (self.end is None or start <= self.end)
+
+    def touches_customer(self, account_id: str, data_source_uuid: str, customer_uuid: str) -> bool:
+        return any(
+            r.data_source_uuid == data_source_uuid and r.owner_uuid(account_id) == customer_uuid for r in self.refs
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind.value,
+            "refs": [r.to_item() for r in self.refs],
+            "sources": sorted(self.sources),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+        }
+        if self.kind is OverlayKind.EDITED_MRR:
+            assert self.start is not None
+            values.update(mrr=self.mrr, start=self.start.isoformat(), end=self.end.isoformat() if self.end else None)
+        if self.removed is not None:
+            values["removed"] = {
+                "ds": self.removed.data_source_uuid,
+                "g": self.removed.generation,
+                "job": self.removed.job_id,
+            }
+        return values
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Overlay:
+        removed = item.get("removed")
+        return cls(
+            id=item["id"],
+            kind=OverlayKind(item["kind"]),
+            refs=tuple(Ref.from_item(r) for r in item["refs"]),
+            created_by=item["created_by"],
+            created_at=item["created_at"],
+            mrr=item.get("mrr"),
+            start=date.fromisoformat(item["start"]) if item.get("start") else None,
+            end=date.fromisoformat(item["end"]) if item.get("end") else None,
+            removed=Removal(removed["ds"], int(removed["g"]), removed["job"]) if removed else None,
+        )
+
+    def present(self, account_id: str, orphaned: bool) -> dict[str, Any]:
+        """The overlay as the API shows it (SPEC section 4: id, created_by, created_at, orphaned)."""
+
+        def record(ref: Ref) -> dict[str, str]:
+            key = "customer_uuid" if ref.kind is RecordKind.CUSTOMERS else "uuid"
+            return {key: ref.uuid(account_id), "data_source_uuid": ref.data_source_uuid, "external_id": ref.external_id}
+
+        body: dict[str, Any] = {"id": self.id, "kind": self.kind.value}
+        if self.kind is OverlayKind.MERGED_CUSTOMERS:
+            body.update({"from": record(self.merged), "into": record(self.into)})
+        elif self.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS:
+            body["subscriptions"] = [record(r) for r in self.refs]
+        else:
+            assert self.start is not None
+            body.update(
+                subscription=record(self.refs[0]),
+                mrr=self.mrr,
+                **{"from": self.start.isoformat(), "to": self.end.isoformat() if self.end else None},
+            )
+        body.update(created_by=self.created_by, created_at=self.created_at, orphaned=orphaned)
+        return body
+
+
+#: Whether a source's reader admits a generation: (data source uuid, generation) -> bool.
+Admits = Callable[[str, int], bool]
+
+
+def in_effect(overlay: Overlay, live: frozenset[str], admits: Admits) -> Overlay | None:
+    """The overlay as readers see it: None if a committed re-sync removed it or it needs a record of a
+    source that is gone; a connection loses only the gone sources' subscriptions."""
+    gone = overlay.removed
+    if gone is not None and gone.data_source_uuid in live and admits(gone.data_source_uuid, gone.generation):
+        return None
+    refs = tuple(r for r in overlay.refs if r.data_source_uuid in live)
+    if len(refs) == len(overlay.refs):
+        return overlay
+    if overlay.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS and len(refs) >= 2:
+        return replace(overlay, refs=refs)
+    return None
+
+
+@dataclass
+class MergeForest:
+    """Customers (by uuid) and the customers they were merged into. `exists` answers whether a customer
+    record is visible now: a merge into a customer that vanished at the provider does not hide anyone."""
+
+    account_id: str
+    merges: list[Overlay]
+    exists: Callable[[str], bool]
+    _parent: dict[str, str] = field(default_factory=dict, init=False)
+    _targets: dict[str, list[str]] = field(default_factory=dict, init=False)
+    _children: dict[str, list[str]] = field(default_factory=dict, init=False)
+    _resolved: set[str] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        for merge in sorted(self.merges, key=lambda m: (m.created_at, m.id), reverse=True):
+            child, parent = merge.merged.uuid(self.account_id), merge.into.uuid(self.account_id)
+            self._targets.setdefault(child, []).append(parent)  # most recent first
+            self._children.setdefault(parent, []).append(child)
+
+    def _outgoing(self, customer_uuid: str) -> str | None:
+        """The target of the customer's most recent merge whose target exists (None: it is a root)."""
+        if customer_uuid not in self._resolved:
+            self._resolved.add(customer_uuid)
+            targets = self._targets.get(customer_uuid, [])
+            target = next((t for t in targets if t != customer_uuid and self.exists(t)), None)
+            if target is not None:
+                self._parent[customer_uuid] = target
+        return self._parent.get(customer_uuid)
+
+    def primary(self, customer_uuid: str) -> str:
+        """The root of the customer's tree (a cycle, which writes prevent, stops at its first repeat)."""
+        seen = [customer_uuid]
+        current = customer_uuid
+        while (parent := self._outgoing(current)) is not None and parent not in seen:
+            seen.append(parent)
+            current = parent
+        return current
+
+    def members(self, primary_uuid: str) -> list[str]:
+        """The primary, then every existing customer whose primary it is (breadth first)."""
+        found, queue = [primary_uuid], [primary_uuid]
+        while queue:
+            current = queue.pop(0)
+            for child in self._children.get(current, []):
+                if child not in found and self._outgoing(child) == current and self.exists(child):
+                    found.append(child)
+                    queue.append(child)
+        return found
+
+    def touching(self, customer_uuids: Iterable[str]) -> list[Overlay]:
+        wanted = set(customer_uuids)
+        return [
+            m for m in self.merges if m.merged.uuid(self.account_id) in wanted or m.into.uuid(self.account_id) in wanted
+        ]
+
+
+def connected_groups(account_id: str, connections: Iterable[Overlay]) -> list[set[str]]:
+    """Subscriptions (by uuid) that count as one continuing subscription: connections sharing a
+    subscription join into one group."""
+    groups: list[set[str]] = []
+    for connection in connections:
+        members = {r.uuid(account_id) for r in connection.refs}
+        joined = [g for g in groups if g & members]
+        for group in joined:
+            groups.remove(group)
+            members |= group
+        groups.append(members)
+    return groups
