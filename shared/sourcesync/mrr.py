@@ -6,6 +6,10 @@ API), normalised to a month: by the
 plan's interval when the plan is known, else by the length of the service period. A subscription
 that has not started, or was cancelled on or before that day, counts zero. Amounts are integer cents,
 per currency.
+
+Manual data: an MRR edit covering the day replaces a subscription's MRR; a merged customer counts every
+member's subscriptions; connected subscriptions count as one continuing subscription (on a day when several
+of them earn, only the one started last counts).
 """
 
 from __future__ import annotations

@@ -517,6 +517,8 @@ def finish(job: JobContext) -> dict[str, Any]:
         "overlays_removed": overlays["overlays_removed"],
         "overlays_orphaned": overlays["overlays_orphaned"],
     }
+    if overlays.get("overlays_truncated"):
+        result["overlays_truncated"] = overlays["overlays_truncated"]
     _set_job(
         job,
         {

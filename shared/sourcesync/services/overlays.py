@@ -34,6 +34,7 @@ from sourcesync.store.sources import get_source_store
 from sourcesync.systems import System
 
 WRITE_ATTEMPTS = 8
+RESULT_LIMIT = 300  # overlays listed in a job's result per list (the rest are counted)
 ID_PREFIX = {
     OverlayKind.MERGED_CUSTOMERS: "mrg",
     OverlayKind.CONNECTED_SUBSCRIPTIONS: "con",
@@ -342,10 +343,13 @@ def apply_policy_for_resync(
         return ref.uuid(account_id) not in present[ref.kind.value]
 
     orphaned = [o for o in kept if any(missing(r) for r in o.refs)]
-    return {
-        "overlays_removed": [o.present(account_id, orphaned=False) for o in removed],
-        "overlays_orphaned": [o.present(account_id, orphaned=True) for o in orphaned],
+    outcome: dict[str, Any] = {
+        "overlays_removed": [o.present(account_id, orphaned=False) for o in removed[:RESULT_LIMIT]],
+        "overlays_orphaned": [o.present(account_id, orphaned=True) for o in orphaned[:RESULT_LIMIT]],
     }
+    if len(removed) > RESULT_LIMIT or len(orphaned) > RESULT_LIMIT:  # a job item holds at most 400 KB
+        outcome["overlays_truncated"] = {"removed": len(removed), "orphaned": len(orphaned)}
+    return outcome
 
 
 def finish_removals(account_id: str, job_id: str) -> int:
