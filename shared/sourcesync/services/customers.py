@@ -238,7 +238,9 @@ class CustomerGroup:
         by_currency = merged_customer_mrr(self.subscription_inputs(), self.connected, day)
         primary = self.primary
         currency = primary.currency() or next((m.currency() for m in self.members if m.currency()), None)
-        if currency is None and by_currency:
+        if by_currency and currency not in by_currency:
+            # the customer record's currency is none it pays in (e.g. a provider's default, or a merged member
+            # paying in another): show the MRR it does pay, not 0 with the real figure hidden
             currency = Counter(by_currency).most_common(1)[0][0]
         entry: dict[str, Any] = {
             "uuid": primary.uuid,

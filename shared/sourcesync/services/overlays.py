@@ -331,16 +331,19 @@ def apply_policy_for_resync(
     get_overlay_store().mark_removed(account_id, [o.id for o in removed], Removal(data_source_uuid, generation, job_id))
     present: dict[str, set[str]] = {}
 
-    def missing(ref: Ref) -> bool:
-        if ref.data_source_uuid != data_source_uuid:
-            return False
-        if ref.kind.value not in present:
+    def held(kind: RecordKind, uuid: str) -> bool:
+        if kind.value not in present:
             from sourcesync.pipeline.manifests import get_manifest_store
 
-            present[ref.kind.value] = set(
-                get_manifest_store().load(account_id, data_source_uuid, generation, ref.kind.value)
-            )
-        return ref.uuid(account_id) not in present[ref.kind.value]
+            present[kind.value] = set(get_manifest_store().load(account_id, data_source_uuid, generation, kind.value))
+        return uuid in present[kind.value]
+
+    def missing(ref: Ref) -> bool:
+        """The record, or the customer a subscription belonged to, is not in the new generation."""
+        if ref.data_source_uuid != data_source_uuid:
+            return False
+        owner = ref.owner_uuid(account_id)
+        return not held(ref.kind, ref.uuid(account_id)) or (owner is not None and not held(RecordKind.CUSTOMERS, owner))
 
     orphaned = [o for o in kept if any(missing(r) for r in o.refs)]
     outcome: dict[str, Any] = {
