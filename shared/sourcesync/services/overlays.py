@@ -82,7 +82,7 @@ def _commit(principal: Principal, build: Callable[[AccountView], Change]) -> Cha
 def _not_applicable(account: AccountView, data_source_uuid: str, kind: OverlayKind) -> None:
     """422 for manual data the source's system does not have (CRMs: no subscriptions, no MRR)."""
     row = source_policy(account.sources[data_source_uuid])
-    if row is not None and row.action(Scope.SOURCE, kind) is Action.NOT_APPLICABLE:
+    if row is not None and any(row.action(scope, kind) is Action.NOT_APPLICABLE for scope in Scope):
         raise errors.UnprocessableError(
             "overlay_not_applicable",
             f"{account.sources[data_source_uuid]['system']} sources have no {kind.value.replace('_', ' ')}.",
@@ -152,6 +152,7 @@ def _subscription_refs(
     for index, ref in enumerate(refs):
         if ref.data_source_uuid not in account.sources:
             raise errors.NotFoundError(f"No such data source (subscriptions.{index}).")
+        _not_applicable(account, ref.data_source_uuid, OverlayKind.CONNECTED_SUBSCRIPTIONS)
         uuid = ref.uuid or uuid_for(
             principal.account_id, ref.data_source_uuid, RecordKind.SUBSCRIPTIONS, ref.external_id or ""
         )
@@ -165,7 +166,6 @@ def _subscription_refs(
             raise errors.NotFoundError(f"No such subscription (subscriptions.{index}).")
         record = next(s.record for s in owner.subscriptions if s.uuid == uuid)
         assert isinstance(record, SubscriptionRecord)
-        _not_applicable(account, ref.data_source_uuid, OverlayKind.CONNECTED_SUBSCRIPTIONS)
         found[uuid] = Ref(ref.data_source_uuid, RecordKind.SUBSCRIPTIONS, record.external_id, owner.record.external_id)
     return list(found.values())
 
@@ -254,8 +254,10 @@ def add_mrr_edit(principal: Principal, subscription_uuid: str, request: MrrEditR
         raise errors.InvalidRequestError("`to` is before `from`.", [{"loc": "to", "msg": "must be on or after `from`"}])
 
     def build(account: AccountView) -> Change:
+        named = account.source_of(subscription_uuid) if is_id(subscription_uuid, "sub") else None
+        if named is not None:  # a CRM has no MRR to edit: say so rather than "no such subscription"
+            _not_applicable(account, named["uuid"], OverlayKind.EDITED_MRR)
         group, source = _subscription_in(account, subscription_uuid)
-        _not_applicable(account, source["uuid"], OverlayKind.EDITED_MRR)
         for edit in group.edits:
             same = edit.refs[0].uuid(principal.account_id) == subscription_uuid
             if same and edit.overlaps(request.from_, request.to):
