@@ -169,8 +169,7 @@ Admits = Callable[[str, int], bool]
 def in_effect(overlay: Overlay, live: frozenset[str], admits: Admits) -> Overlay | None:
     """The overlay as readers see it: None if a committed re-sync removed it or it needs a record of a
     source that is gone; a connection loses only the gone sources' subscriptions."""
-    gone = overlay.removed
-    if gone is not None and gone.data_source_uuid in live and admits(gone.data_source_uuid, gone.generation):
+    if removed_for_readers(overlay, live, admits):
         return None
     refs = tuple(r for r in overlay.refs if r.data_source_uuid in live)
     if len(refs) == len(overlay.refs):
@@ -180,59 +179,105 @@ def in_effect(overlay: Overlay, live: frozenset[str], admits: Admits) -> Overlay
     return None
 
 
+def removed_for_readers(overlay: Overlay, live: frozenset[str], admits: Admits) -> bool:
+    gone = overlay.removed
+    return gone is not None and gone.data_source_uuid in live and admits(gone.data_source_uuid, gone.generation)
+
+
 @dataclass
 class MergeForest:
-    """Customers (by uuid) and the customers they were merged into. `exists` answers whether a customer
-    record is visible now: a merge into a customer that vanished at the provider does not hide anyone."""
+    """Customers (by uuid) and the customers they were merged into.
+
+    `merges` are every merge not removed, also those naming a customer that is gone (its source deleted,
+    or the record vanished at the provider): `exists` says which customers readers see. A gone customer
+    does not split its tree: a customer merged into it belongs where it belonged (its own merge's target)
+    or, if it was the primary, to its heir, the customer merged into it first, which takes its place.
+    A customer's target is its most recent merge's (or, if that leads back to itself, an older one's)."""
 
     account_id: str
     merges: list[Overlay]
     exists: Callable[[str], bool]
-    _parent: dict[str, str] = field(default_factory=dict, init=False)
+    _cache: dict[str, str | None] = field(default_factory=dict, init=False)
     _targets: dict[str, list[str]] = field(default_factory=dict, init=False)
     _children: dict[str, list[str]] = field(default_factory=dict, init=False)
-    _resolved: set[str] = field(default_factory=set, init=False)
+    _adjacent: dict[str, set[str]] = field(default_factory=dict, init=False)
+    _refs: dict[str, Ref] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        for merge in sorted(self.merges, key=lambda m: (m.created_at, m.id), reverse=True):
+        ordered = sorted(self.merges, key=lambda m: (m.created_at, m.id))
+        for merge in ordered:
             child, parent = merge.merged.uuid(self.account_id), merge.into.uuid(self.account_id)
-            self._targets.setdefault(child, []).append(parent)  # most recent first
-            self._children.setdefault(parent, []).append(child)
+            self._targets.setdefault(child, []).insert(0, parent)  # most recent first
+            self._children.setdefault(parent, []).append(child)  # earliest first
+            self._adjacent.setdefault(child, set()).add(parent)
+            self._adjacent.setdefault(parent, set()).add(child)
+            self._refs[child], self._refs[parent] = merge.merged, merge.into
 
-    def _outgoing(self, customer_uuid: str) -> str | None:
-        """The target of the customer's most recent merge whose target exists (None: it is a root)."""
-        if customer_uuid not in self._resolved:
-            self._resolved.add(customer_uuid)
-            targets = self._targets.get(customer_uuid, [])
-            target = next((t for t in targets if t != customer_uuid and self.exists(t)), None)
-            if target is not None:
-                self._parent[customer_uuid] = target
-        return self._parent.get(customer_uuid)
+    def ref(self, customer_uuid: str) -> Ref | None:
+        return self._refs.get(customer_uuid)
+
+    def latest_target(self, customer_uuid: str) -> str | None:
+        targets = self._targets.get(customer_uuid)
+        return targets[0] if targets else None
+
+    def target(self, customer_uuid: str) -> str | None:
+        """The existing customer this one is merged into (None: it is a primary)."""
+        if customer_uuid not in self._cache:
+            self._cache[customer_uuid] = self._target(customer_uuid, frozenset({customer_uuid}))
+        return self._cache[customer_uuid]
+
+    def _target(self, customer_uuid: str, visiting: frozenset[str]) -> str | None:
+        for candidate in self._targets.get(customer_uuid, []):
+            if candidate in visiting:
+                continue
+            if self.exists(candidate):
+                return candidate
+            # gone: where it belonged, else (it was a primary) its heir, unless that is this customer
+            through = self._target(candidate, visiting | {candidate}) or self._heir(candidate, visiting | {candidate})
+            if through is not None and through != customer_uuid:
+                return through
+        return None
+
+    def _heir(self, gone: str, visiting: frozenset[str]) -> str | None:
+        for child in self._children.get(gone, []):
+            if self.latest_target(child) != gone:
+                continue
+            if self.exists(child):
+                return child  # (possibly the customer asking: then it takes the gone one's place)
+            if child in visiting:
+                continue
+            heir = self._heir(child, visiting | {child})
+            if heir is not None:
+                return heir
+        return None
 
     def primary(self, customer_uuid: str) -> str:
         """The root of the customer's tree (a cycle, which writes prevent, stops at its first repeat)."""
         seen = [customer_uuid]
         current = customer_uuid
-        while (parent := self._outgoing(current)) is not None and parent not in seen:
+        while (parent := self.target(current)) is not None and parent not in seen:
             seen.append(parent)
             current = parent
         return current
 
     def members(self, primary_uuid: str) -> list[str]:
-        """The primary, then every existing customer whose primary it is (breadth first)."""
-        found, queue = [primary_uuid], [primary_uuid]
+        """The primary, then every existing customer whose primary it is (its merge component's, in order)."""
+        component, queue = [primary_uuid], [primary_uuid]
         while queue:
-            current = queue.pop(0)
-            for child in self._children.get(current, []):
-                if child not in found and self._outgoing(child) == current and self.exists(child):
-                    found.append(child)
-                    queue.append(child)
-        return found
+            for neighbour in sorted(self._adjacent.get(queue.pop(0), ())):
+                if neighbour not in component:
+                    component.append(neighbour)
+                    queue.append(neighbour)
+        return [primary_uuid] + [c for c in component[1:] if self.exists(c) and self.primary(c) == primary_uuid]
 
-    def touching(self, customer_uuids: Iterable[str]) -> list[Overlay]:
+    def touching(self, customer_uuids: Iterable[str], live: frozenset[str]) -> list[Overlay]:
+        """The merges naming one of the customers, among those whose records' sources are live."""
         wanted = set(customer_uuids)
         return [
-            m for m in self.merges if m.merged.uuid(self.account_id) in wanted or m.into.uuid(self.account_id) in wanted
+            m
+            for m in self.merges
+            if m.sources <= live
+            and (m.merged.uuid(self.account_id) in wanted or m.into.uuid(self.account_id) in wanted)
         ]
 
 

@@ -112,13 +112,17 @@ def test_a_run_whose_every_step_is_retried_ends_like_a_clean_run(
     principal: Principal, stripe: str, one_page_at_a_time: None
 ) -> None:
     clean, retried = stripe_source(principal, stripe), stripe_source(principal, stripe)
-    run_job(hold(principal, clean["uuid"]), repeat_every_step=False)
-    run_job(hold(principal, retried["uuid"]), repeat_every_step=True)
+    clean_job, retried_job = hold(principal, clean["uuid"]), hold(principal, retried["uuid"])
+    run_job(clean_job, repeat_every_step=False)
+    run_job(retried_job, repeat_every_step=True)
     expected = everything(principal, clean["uuid"])
     assert expected["counts"]["customers"] >= 12
     got = everything(principal, retried["uuid"])
     assert [r[1] for r in got["records"]] == [r[1] for r in expected["records"]]
     assert got["counts"] == expected["counts"]
+    # a retried finish keeps the result the first one wrote
+    results = [get_job_store().get(principal.account_id, j.job_id)["result"] for j in (clean_job, retried_job)]  # type: ignore[index]
+    assert results[0] == results[1] and results[1]["counts"]["customers"] == expected["counts"]["customers"]
     # and a re-sync of unchanged data stores nothing new: only the first generation's items exist
     before = get_record_store().count_items(retried["uuid"])
     run_job(hold(principal, retried["uuid"], "resync_source"), repeat_every_step=True)

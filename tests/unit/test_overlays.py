@@ -64,6 +64,35 @@ def test_the_latest_merge_of_a_customer_wins_and_a_cycle_stops() -> None:
     assert cyclic.primary(uuid(C1)) in {uuid(C1), uuid(C2)}  # terminates
 
 
+def test_a_gone_primary_does_not_split_its_tree_its_first_merged_customer_takes_its_place() -> None:
+    d = customer(B, "d")
+    merges = [
+        merge(C3, C1, "2026-01-01T00:00:00Z"),
+        merge(C4, C1, "2026-01-02T00:00:00Z"),
+        merge(d, C1, "2026-01-03T00:00:00Z"),
+    ]
+    trees = forest(merges, missing=frozenset({uuid(C1)}))  # C1's source was deleted
+    assert {trees.primary(uuid(c)) for c in (C3, C4, d)} == {uuid(C3)}
+    members = trees.members(uuid(C3))
+    assert members[0] == uuid(C3) and sorted(members) == sorted([uuid(C3), uuid(C4), uuid(d)])
+
+
+def test_a_customer_merged_into_a_gone_one_belongs_where_that_one_belonged() -> None:
+    trees = forest([merge(C3, C1), merge(C1, C4)], missing=frozenset({uuid(C1)}))
+    assert trees.primary(uuid(C3)) == uuid(C4)
+    assert trees.members(uuid(C4)) == [uuid(C4), uuid(C3)]
+
+
+def test_the_heir_of_a_gone_primary_falls_back_to_its_own_older_merge() -> None:
+    merges = [
+        merge(C3, C2, "2026-01-01T00:00:00Z"),
+        merge(C3, C1, "2026-02-01T00:00:00Z"),
+        merge(C4, C1, "2026-03-01T00:00:00Z"),
+    ]
+    trees = forest(merges, missing=frozenset({uuid(C1)}))
+    assert trees.primary(uuid(C4)) == uuid(C2) and trees.primary(uuid(C3)) == uuid(C2)
+
+
 def test_removal_takes_effect_only_once_its_generation_is_committed() -> None:
     marked = replace(merge(C1, C3), removed=Removal(A, 5, "job_1"))
     live = frozenset({A, B})

@@ -510,6 +510,11 @@ def finish(job: JobContext) -> dict[str, Any]:
     from sourcesync.services.overlays import finish_removals
 
     finish_removals(job.account_id, job.job_id)
+    stored_job = get_job_store().get(job.account_id, job.job_id) or {}
+    if stored_job.get("status") == "succeeded":  # a retried finish: the result is written, its inputs are gone
+        _release(job)
+        _drop_work(job)
+        return {"status": "succeeded"}
     counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
     overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
     result = {
@@ -576,11 +581,14 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
                 if start is None:
                     break
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
-        from sourcesync.services.overlays import undo_removals
-
-        undo_removals(job.account_id, job.job_id)
         # The generation stays pending for good: a sibling worker still finishing a page could write one more
         # version of it after this clean-up, and a pending generation is invisible to every reader.
+    from sourcesync.services.overlays import finish_removals, undo_removals
+
+    if stored_job.get("committed"):  # the matrix's removals are in effect: carry them out
+        finish_removals(job.account_id, job.job_id)
+    else:
+        undo_removals(job.account_id, job.job_id)
     _set_job(
         job,
         {

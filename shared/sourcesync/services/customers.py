@@ -19,7 +19,7 @@ from sourcesync.clock import iso, now
 from sourcesync.errors import NotFoundError
 from sourcesync.ids import is_id, source_tag
 from sourcesync.mrr import Edit, SubscriptionInput, merged_customer_mrr
-from sourcesync.overlays import MergeForest, Overlay, connected_groups, in_effect
+from sourcesync.overlays import MergeForest, Overlay, connected_groups, in_effect, removed_for_readers
 from sourcesync.policy_matrix import OverlayKind
 from sourcesync.records import (
     CustomerRecord,
@@ -101,13 +101,20 @@ class AccountView:
         self.account_id = account_id
         self.sources = {s["uuid"]: s for s in sources}
         self.views = {uuid: v for uuid, s in self.sources.items() if (v := view_of(s)) is not None}
-        self.by_tag = {source_tag(account_id, uuid): uuid for uuid in self.sources}
+        self.by_tag: dict[str, list[str]] = {}
+        for uuid in self.sources:  # 20-bit tags: two sources of an account may share one
+            self.by_tag.setdefault(source_tag(account_id, uuid), []).append(uuid)
         self.version = version
         self.stored_overlays = overlays
-        live = frozenset(self.sources)
+        self.live = live = frozenset(self.sources)
         self.overlays = [o for o in (in_effect(o, live, self._admits) for o in overlays) if o is not None]
-        self.forest = MergeForest(account_id, self.of_kind(OverlayKind.MERGED_CUSTOMERS), self.exists)
+        # the merge trees also keep merges naming a deleted source's customer: it must not split its tree
+        merges = [o for o in overlays if o.kind is OverlayKind.MERGED_CUSTOMERS]
+        self.forest = MergeForest(
+            account_id, [m for m in merges if not removed_for_readers(m, live, self._admits)], self.exists
+        )
         self._exists: dict[str, bool] = {}
+        self._home: dict[str, Item] = {}
         self._plans: dict[str, dict[str, PlanRecord]] = {}
 
     @classmethod
@@ -122,18 +129,28 @@ class AccountView:
     def of_kind(self, kind: OverlayKind) -> list[Overlay]:
         return [o for o in self.overlays if o.kind is kind]
 
-    def source_of(self, record_uuid: str) -> Item | None:
-        """The live source a record uuid belongs to (its first four characters name it)."""
-        uuid = self.by_tag.get(record_uuid.split("_", 1)[-1][:4])
-        return self.sources.get(uuid) if uuid else None
+    def candidates(self, record_uuid: str) -> list[Item]:
+        """The live, readable sources a record uuid may belong to (its first four characters name them)."""
+        uuids = self.by_tag.get(record_uuid.split("_", 1)[-1][:4], [])
+        return [self.sources[u] for u in uuids if u in self.views]
+
+    def source_of(self, customer_uuid: str) -> Item | None:
+        """The source whose records hold the customer (None if none does)."""
+        return self._home.get(customer_uuid) if self.exists(customer_uuid) else None
 
     def exists(self, customer_uuid: str) -> bool:
         if customer_uuid not in self._exists:
-            source = self.source_of(customer_uuid)
-            view = self.views.get(source["uuid"]) if source else None
-            self._exists[customer_uuid] = bool(
-                source and view and get_record_store().customer_exists(source["uuid"], customer_uuid, view)
+            found = next(
+                (
+                    source
+                    for source in self.candidates(customer_uuid)
+                    if get_record_store().customer_exists(source["uuid"], customer_uuid, self.views[source["uuid"]])
+                ),
+                None,
             )
+            self._exists[customer_uuid] = found is not None
+            if found is not None:
+                self._home[customer_uuid] = found
         return self._exists[customer_uuid]
 
     def plans(self, data_source_uuid: str) -> dict[str, PlanRecord]:
@@ -148,23 +165,19 @@ class AccountView:
 
     def load_customers(self, customer_uuids: Iterable[str]) -> dict[str, CustomerView]:
         """The customers' records (those that exist), read in parallel."""
-        wanted = []
-        for uuid in dict.fromkeys(customer_uuids):
-            source = self.source_of(uuid)
-            if source is not None and source["uuid"] in self.views:
-                wanted.append((source, uuid))
+        wanted = [(source, uuid) for uuid in dict.fromkeys(customer_uuids) for source in self.candidates(uuid)]
         for source, _ in wanted:
             self.plans(source["uuid"])
         store = get_record_store()
         with ThreadPoolExecutor(READ_THREADS) as pool:
             loaded = list(pool.map(lambda w: store.customer(w[0]["uuid"], w[1], self.views[w[0]["uuid"]]), wanted))
-        found = {}
+        found: dict[str, CustomerView] = {}
         for (source, uuid), records in zip(wanted, loaded, strict=True):
-            if records:
+            if records and uuid not in found:
                 found[uuid] = CustomerView(source, records, self.plans(source["uuid"]))
-                self._exists[uuid] = True
-            else:
-                self._exists[uuid] = False
+                self._exists[uuid], self._home[uuid] = True, source
+        for _, uuid in wanted:
+            self._exists.setdefault(uuid, uuid in found)
         return found
 
     def groups(self, primaries: list[CustomerView]) -> list[CustomerGroup]:
@@ -194,7 +207,7 @@ class CustomerGroup:
         self.subscription_uuids = {s.uuid for m in members for s in m.subscriptions}
         self.connections = [o for o in account.of_kind(OverlayKind.CONNECTED_SUBSCRIPTIONS) if self._touches(o)]
         self.edits = [o for o in account.of_kind(OverlayKind.EDITED_MRR) if self._touches(o)]
-        self.merges = account.forest.touching(self.member_uuids)
+        self.merges = account.forest.touching(self.member_uuids, account.live)
         self.connected = [
             group & self.subscription_uuids
             for group in connected_groups(account.account_id, self.connections)
@@ -390,7 +403,7 @@ def list_page(
             continue
         if external_id is not None:  # the customer with that external id, or the primary it was merged into
             group = account.group(uuid_for(principal.account_id, source["uuid"], RecordKind.CUSTOMERS, external_id))
-            if group is not None:
+            if group is not None and all(e["uuid"] != group.primary.uuid for e in entries):
                 entries.append(group.summary(day))
             continue
         start = after_customer if source["uuid"] == after_source else None

@@ -13,6 +13,7 @@ the commit switches the generation, and are deleted when the job finishes (or un
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -34,7 +35,7 @@ from sourcesync.store.sources import get_source_store
 from sourcesync.systems import System
 
 WRITE_ATTEMPTS = 8
-RESULT_LIMIT = 300  # overlays listed in a job's result per list (the rest are counted)
+RESULT_BYTES = 150_000  # of overlays listed in a job's result (beyond it, they are counted)
 ID_PREFIX = {
     OverlayKind.MERGED_CUSTOMERS: "mrg",
     OverlayKind.CONNECTED_SUBSCRIPTIONS: "con",
@@ -215,22 +216,25 @@ def disconnect(principal: Principal, customer_uuid: str, request: SubscriptionsR
 
 def _find_subscription(account: AccountView, subscription_uuid: str) -> tuple[Item, str] | None:
     """(source, owner customer uuid) of a subscription readers see: from the source's committed manifest
-    (a few S3 reads), or, for a custom source (which has none), a filtered read of its child records."""
-    source = account.source_of(subscription_uuid)
-    if source is None or source["uuid"] not in account.views or not is_id(subscription_uuid, "sub"):
+    (S3: about 90 bytes per subscription of the source), or, for a custom source (which has none), a
+    filtered read of its child records."""
+    if not is_id(subscription_uuid, "sub"):
         return None
-    view = account.views[source["uuid"]]
-    if source["system"] == System.CUSTOM.value:
-        owner = get_record_store().owner_of(source["uuid"], RecordKind.SUBSCRIPTIONS, subscription_uuid, view)
-    else:
-        from sourcesync.pipeline.manifests import get_manifest_store
+    for source in account.candidates(subscription_uuid):
+        view = account.views[source["uuid"]]
+        if source["system"] == System.CUSTOM.value:
+            owner = get_record_store().owner_of(source["uuid"], RecordKind.SUBSCRIPTIONS, subscription_uuid, view)
+        else:
+            from sourcesync.pipeline.manifests import get_manifest_store
 
-        manifest = get_manifest_store().load(
-            account.account_id, source["uuid"], view.generation, RecordKind.SUBSCRIPTIONS.value
-        )
-        entry = manifest.get(subscription_uuid)
-        owner = entry.customer_uuid if entry else None
-    return (source, owner) if owner else None
+            manifest = get_manifest_store().load(
+                account.account_id, source["uuid"], view.generation, RecordKind.SUBSCRIPTIONS.value
+            )
+            entry = manifest.get(subscription_uuid)
+            owner = entry.customer_uuid if entry else None
+        if owner:
+            return source, owner
+    return None
 
 
 def _subscription_in(account: AccountView, subscription_uuid: str) -> tuple[CustomerGroup, Item]:
@@ -254,9 +258,9 @@ def add_mrr_edit(principal: Principal, subscription_uuid: str, request: MrrEditR
         raise errors.InvalidRequestError("`to` is before `from`.", [{"loc": "to", "msg": "must be on or after `from`"}])
 
     def build(account: AccountView) -> Change:
-        named = account.source_of(subscription_uuid) if is_id(subscription_uuid, "sub") else None
-        if named is not None:  # a CRM has no MRR to edit: say so rather than "no such subscription"
-            _not_applicable(account, named["uuid"], OverlayKind.EDITED_MRR)
+        named = account.candidates(subscription_uuid) if is_id(subscription_uuid, "sub") else []
+        if len(named) == 1:  # a CRM has no MRR to edit: say so rather than "no such subscription"
+            _not_applicable(account, named[0]["uuid"], OverlayKind.EDITED_MRR)
         group, source = _subscription_in(account, subscription_uuid)
         for edit in group.edits:
             same = edit.refs[0].uuid(principal.account_id) == subscription_uuid
@@ -330,7 +334,7 @@ def apply_policy_for_resync(
     (a record it names is not in the new generation)."""
     scope = Scope.CUSTOMER if job_kind == Scope.CUSTOMER.value else Scope.SOURCE
     removed, kept = decide(account_id, data_source_uuid, scope, customer_uuid)
-    get_overlay_store().mark_removed(account_id, [o.id for o in removed], Removal(data_source_uuid, generation, job_id))
+    mark_removed(account_id, {o.id for o in removed}, Removal(data_source_uuid, generation, job_id))
     present: dict[str, set[str]] = {}
 
     def held(kind: RecordKind, uuid: str) -> bool:
@@ -348,25 +352,75 @@ def apply_policy_for_resync(
         return not held(ref.kind, ref.uuid(account_id)) or (owner is not None and not held(RecordKind.CUSTOMERS, owner))
 
     orphaned = [o for o in kept if any(missing(r) for r in o.refs)]
+    budget = [RESULT_BYTES]
     outcome: dict[str, Any] = {
-        "overlays_removed": [o.present(account_id, orphaned=False) for o in removed[:RESULT_LIMIT]],
-        "overlays_orphaned": [o.present(account_id, orphaned=True) for o in orphaned[:RESULT_LIMIT]],
+        "overlays_removed": _within(budget, [o.present(account_id, orphaned=False) for o in removed]),
+        "overlays_orphaned": _within(budget, [o.present(account_id, orphaned=True) for o in orphaned]),
     }
-    if len(removed) > RESULT_LIMIT or len(orphaned) > RESULT_LIMIT:  # a job item holds at most 400 KB
+    if len(outcome["overlays_removed"]) < len(removed) or len(outcome["overlays_orphaned"]) < len(orphaned):
         outcome["overlays_truncated"] = {"removed": len(removed), "orphaned": len(orphaned)}
     return outcome
 
 
+def _within(budget: list[int], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """As many entries as fit in what is left of the budget (bytes of JSON): a job item holds at most 400 KB."""
+    kept = []
+    for entry in entries:
+        size = len(json.dumps(entry))
+        if size > budget[0]:
+            break
+        budget[0] -= size
+        kept.append(entry)
+    return kept
+
+
+def mark_removed(account_id: str, ids: set[str], removal: Removal) -> int:
+    """Record that a re-sync removes these overlays: in effect for readers once its generation is committed."""
+    return _rewrite(
+        account_id,
+        lambda stored: ([replace(o, removed=removal) for o in stored if o.id in ids and o.removed != removal], []),
+    )
+
+
 def finish_removals(account_id: str, job_id: str) -> int:
     """After the commit: delete the overlays the job removed (readers stopped seeing them at the commit)."""
-    store = get_overlay_store()
-    ids = [o.id for o in store.snapshot(account_id).overlays if o.removed is not None and o.removed.job_id == job_id]
-    return store.delete(account_id, ids)
+    return _rewrite(
+        account_id, lambda stored: ([], [o.id for o in stored if o.removed is not None and o.removed.job_id == job_id])
+    )
 
 
 def undo_removals(account_id: str, job_id: str) -> int:
     """A re-sync that did not commit removes nothing."""
-    return get_overlay_store().clear_removals(account_id, job_id)
+    return _rewrite(
+        account_id,
+        lambda stored: ([replace(o, removed=None) for o in stored if o.removed and o.removed.job_id == job_id], []),
+    )
+
+
+Rewrite = Callable[[list[Overlay]], tuple[list[Overlay], list[str]]]
+CHUNK = 90
+MAX_CONFLICTS = 50
+
+
+def _rewrite(account_id: str, change: Rewrite) -> int:
+    """Apply `change` (what still needs putting and deleting, given the stored overlays) through versioned
+    transactions of at most CHUNK overlays, until it has nothing left to do. Every write of the account's
+    overlays moves the counter, so a concurrent write is never silently overwritten: the loser re-reads."""
+    store, done, conflicts = get_overlay_store(), 0, 0
+    while True:
+        snapshot = store.snapshot(account_id)
+        puts, deletes = change(snapshot.overlays)
+        if not puts and not deletes:
+            return done
+        puts = puts[:CHUNK]
+        deletes = deletes[: CHUNK - len(puts)]
+        try:
+            store.write(account_id, snapshot.version, puts, deletes)
+            done += len(puts) + len(deletes)
+        except OverlaysChangedError:
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise errors.ConflictError("The account's manual data kept changing; try again.") from None
 
 
 def overlays_removed_by_resync(account_id: str, data_source_uuid: str, job_kind: str) -> list[dict[str, Any]]:
@@ -382,24 +436,32 @@ def overlays_of_source(account_id: str, data_source_uuid: str) -> list[dict[str,
 
 
 def purge_source(account_id: str, data_source_uuid: str) -> int:
-    """The purge's part: the deleted source's part of every overlay goes (a merge or an MRR edit that names
-    one of its records, its subscriptions from a connection; a connection left with one subscription)."""
-    store, changed = get_overlay_store(), 0
-    for _ in range(100):
-        snapshot = store.snapshot(account_id)
-        touched = [o for o in snapshot.overlays if data_source_uuid in o.sources][:80]
+    """The purge's part: the deleted source's part of every overlay goes; the rest stays as readers saw it
+    since the delete. An MRR edit of its subscriptions goes; a connection loses its subscriptions (and goes
+    when one is left); a merge naming its customer goes, but a customer merged into that one is re-linked
+    to where the reader's merge trees put it (`MergeForest`: the gone customer's target, or its heir), so
+    that a customer merged across sources keeps the other sources' part."""
+
+    def change(stored: list[Overlay]) -> tuple[list[Overlay], list[str]]:
+        touched = [o for o in stored if data_source_uuid in o.sources]
         if not touched:
-            return changed
+            return [], []
+        account = AccountView.load(account_id)  # the source is `deleting`: its customers are gone for it
+        forest = account.forest
         puts, deletes = [], []
         for overlay in touched:
             rest = tuple(r for r in overlay.refs if r.data_source_uuid != data_source_uuid)
             if overlay.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS and len(rest) >= 2:
                 puts.append(replace(overlay, refs=rest))
-            else:
-                deletes.append(overlay.id)
-        try:
-            store.write(account_id, snapshot.version, puts, deletes)
-            changed += len(touched)
-        except OverlaysChangedError:
-            continue
-    raise errors.ConflictError("The account's manual data kept changing during the purge.")
+                continue
+            if overlay.kind is OverlayKind.MERGED_CUSTOMERS and overlay.merged.data_source_uuid != data_source_uuid:
+                child = overlay.merged.uuid(account_id)
+                target = forest.target(child) if forest.latest_target(child) == overlay.into.uuid(account_id) else None
+                ref = forest.ref(target) if target else None
+                if ref is not None:
+                    puts.append(replace(overlay, refs=(overlay.merged, ref)))
+                    continue
+            deletes.append(overlay.id)
+        return puts, deletes
+
+    return _rewrite(account_id, change)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sourcesync.config import get_settings
-from sourcesync.overlays import Overlay, Removal
-from sourcesync.store.dynamo import Item, ddb, delete_keys, from_item, is_condition_failure, to_item
+from sourcesync.overlays import Overlay
+from sourcesync.store.dynamo import ddb, from_item, is_condition_failure, to_item
 from sourcesync.store.sources import source_key
 
 MAX_TRANSACTION = 100
@@ -113,7 +113,7 @@ class OverlayStore:
         items += [{"Put": {"TableName": self.table, "Item": _item(account_id, o)}} for o in puts]
         items += [{"Delete": {"TableName": self.table, "Key": _key(account_id, f"O#{i}")}} for i in deletes]
         if len(items) > MAX_TRANSACTION:
-            raise ValueError("An overlay write may touch at most 90 overlays and sources.")
+            raise ValueError(f"An overlay write may touch at most {MAX_TRANSACTION} overlays and sources.")
         try:
             ddb().transact_write_items(TransactItems=items)
         except Exception as error:
@@ -124,45 +124,6 @@ class OverlayStore:
                 if reason.get("Code") == "ConditionalCheckFailed":
                     raise SourceBusyError(uuid) from None
             raise OverlaysChangedError() from None
-
-    def mark_removed(self, account_id: str, overlay_ids: Iterable[str], removal: Removal) -> None:
-        """Record that a re-sync removes these overlays (in effect for readers once it commits)."""
-        value = {"ds": removal.data_source_uuid, "g": removal.generation, "job": removal.job_id}
-        for overlay_id in overlay_ids:
-            self._update_if(account_id, overlay_id, "SET removed = :r", "attribute_exists(pk)", {":r": value})
-
-    def clear_removals(self, account_id: str, job_id: str) -> int:
-        """Take back the removals a job recorded (it did not commit)."""
-        return sum(
-            self._update_if(account_id, o.id, "REMOVE removed", "removed.job = :job", {":job": job_id})
-            for o in self.snapshot(account_id).overlays
-            if o.removed is not None and o.removed.job_id == job_id
-        )
-
-    def _update_if(self, account_id: str, overlay_id: str, update: str, condition: str, values: Item) -> bool:
-        """One conditional update of an overlay; False if the condition did not hold (e.g. it was deleted)."""
-        try:
-            ddb().update_item(
-                TableName=self.table,
-                Key=_key(account_id, f"O#{overlay_id}"),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=to_item(values),
-            )
-            return True
-        except Exception as error:
-            if not is_condition_failure(error):
-                raise
-            return False
-
-    def delete(self, account_id: str, overlay_ids: Iterable[str]) -> int:
-        keys = [{"pk": f"OV#{account_id}", "sk": f"O#{i}"} for i in overlay_ids]
-        delete_keys(self.table, keys)
-        return len(keys)
-
-    def put(self, account_id: str, overlay: Overlay) -> None:
-        """Rewrite one overlay as it is (the purge drops a deleted source's subscriptions from a connection)."""
-        ddb().put_item(TableName=self.table, Item=_item(account_id, overlay))
 
 
 def get_overlay_store() -> OverlayStore:
