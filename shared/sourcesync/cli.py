@@ -131,6 +131,13 @@ def follow(api: Api, job: dict[str, Any], as_json: bool, interval: float = 0.5) 
             f"{job['kind']} {job['status']}"
             + (f": {job['error']['code']}: {job['error']['message']}" if job.get("error") else "")
         )
+        result = job.get("result") or {}
+        removed, orphaned = result.get("overlays_removed") or [], result.get("overlays_orphaned") or []
+        if removed or orphaned:
+            print(
+                f"manual data: {len(removed)} removed by the policy matrix, {len(orphaned)} kept but orphaned "
+                f"(details: sourcesync jobs show {job['id']} --json)"
+            )
     return 0 if job["status"] == "succeeded" else 1
 
 
@@ -156,6 +163,10 @@ def cmd_sources_delete(args: argparse.Namespace) -> int:
 
 def cmd_sources_resync(args: argparse.Namespace) -> int:
     api = Api(args.api_url, args.api_key)
+    if not args.json:
+        preview = api.call("POST", f"/v1/data_sources/{args.uuid}/resync", params={"dry_run": "true"})
+        if preview["overlays_removed"]:
+            print(f"This re-sync removes {len(preview['overlays_removed'])} pieces of manual data (the policy matrix).")
     job = api.call("POST", f"/v1/data_sources/{args.uuid}/resync")
     return follow(api, job, args.json)
 
