@@ -194,7 +194,7 @@ def demo(endpoints: dict[str, Any]) -> None:
     source = created["data_source"]["uuid"]
     print(f"Created the data source {source}; its first import:", flush=True)
     follow(client, created["job"], as_json=False)
-    customer = client.call("GET", "/v1/customers", params={"data_source_uuid": source, "per_page": 1})["entries"]
+    customer = client.call("GET", "/v1/customers", params={"data_source_uuid": source, "per_page": 2})["entries"]
     print(
         "\n"
         "SourceSync is running locally.\n"
@@ -215,9 +215,18 @@ def demo(endpoints: dict[str, Any]) -> None:
             else ""
         )
         + (f"  .venv/bin/sourcesync customers resync {source} {customer[0]['uuid']}\n" if customer else "")
+        + (_merge_example(customer[1]["uuid"], customer[0]["uuid"]) if len(customer) > 1 else "")
         + f"  .venv/bin/sourcesync sources delete {source}      # erase it (asks for its name)\n"
         "\nCtrl-C stops everything.\n",
         flush=True,
+    )
+
+
+def _merge_example(merged: str, into: str) -> str:
+    body = json.dumps({"from": {"customer_uuid": merged}, "into": {"customer_uuid": into}})
+    return (
+        '  curl -H "Authorization: Bearer $SOURCESYNC_API_KEY" -H "Content-Type: application/json" '
+        f"$SOURCESYNC_API_URL/v1/customers/merges -d '{body}'   # manual data: merge two customers\n"
     )
 
 
