@@ -233,42 +233,79 @@ class MergeForest:
             if self.exists(candidate):
                 return candidate
             # gone: where it belonged, else (it was a primary) its heir, unless that is this customer
-            through = self._target(candidate, visiting | {candidate}) or self._heir(candidate, visiting | {candidate})
+            through = self._target(candidate, visiting | {candidate}) or self._heir(candidate)
             if through is not None and through != customer_uuid:
                 return through
         return None
 
-    def _heir(self, gone: str, visiting: frozenset[str]) -> str | None:
+    def _heir(self, gone: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The gone customer's earliest-merged child still merged into it that exists (or, through a gone
+        child, that child's heir). It does not depend on who asks, so every member agrees on it."""
+        seen = seen | {gone}
         for child in self._children.get(gone, []):
-            if self.latest_target(child) != gone:
+            if self.latest_target(child) != gone or child in seen:
                 continue
             if self.exists(child):
-                return child  # (possibly the customer asking: then it takes the gone one's place)
-            if child in visiting:
-                continue
-            heir = self._heir(child, visiting | {child})
+                return child
+            heir = self._heir(child, seen)
             if heir is not None:
                 return heir
         return None
 
     def primary(self, customer_uuid: str) -> str:
-        """The root of the customer's tree (a cycle, which writes prevent, stops at its first repeat)."""
+        """The root of the customer's tree. Writes never make a cycle, but records that vanish and come back
+        can: then the cycle's smallest uuid is the primary, whoever asks."""
         seen = [customer_uuid]
         current = customer_uuid
-        while (parent := self.target(current)) is not None and parent not in seen:
+        while (parent := self.target(current)) is not None:
+            if parent in seen:
+                return min(seen[seen.index(parent) :])
             seen.append(parent)
             current = parent
         return current
 
-    def members(self, primary_uuid: str) -> list[str]:
-        """The primary, then every existing customer whose primary it is (its merge component's, in order)."""
-        component, queue = [primary_uuid], [primary_uuid]
+    def component(self, customer_uuid: str) -> list[str]:
+        """Every customer linked to this one by merges, in either direction (itself first)."""
+        found, queue = [customer_uuid], [customer_uuid]
         while queue:
             for neighbour in sorted(self._adjacent.get(queue.pop(0), ())):
-                if neighbour not in component:
-                    component.append(neighbour)
+                if neighbour not in found:
+                    found.append(neighbour)
                     queue.append(neighbour)
+        return found
+
+    def merges_of(self, customer_uuid: str) -> list[Overlay]:
+        """The merges of this customer into others, most recent first."""
+        return sorted(
+            (m for m in self.merges if m.merged.uuid(self.account_id) == customer_uuid),
+            key=lambda m: (m.created_at, m.id),
+            reverse=True,
+        )
+
+    def members(self, primary_uuid: str) -> list[str]:
+        """The primary, then every existing customer whose primary it is (its merge component's, in order)."""
+        component = self.component(primary_uuid)
         return [primary_uuid] + [c for c in component[1:] if self.exists(c) and self.primary(c) == primary_uuid]
+
+    def relinked(self, merge: Overlay) -> tuple[list[Overlay], list[str]]:
+        """The merges of `merge`'s component rewritten so that they resolve as they do now without passing
+        through a gone customer: every existing customer's latest merge points straight at its `target`, its
+        older merges and the merges of gone customers go (the purge of a deleted source's part)."""
+        puts: list[Overlay] = []
+        deletes: list[str] = []
+        for customer in self.component(merge.merged.uuid(self.account_id)):
+            own = self.merges_of(customer)
+            if not own:
+                continue
+            target = self.target(customer) if self.exists(customer) else None
+            ref = self._refs.get(target) if target is not None else None
+            if ref is None:
+                deletes.extend(m.id for m in own)
+                continue
+            if own[0].into != ref:
+                puts.append(replace(own[0], refs=(own[0].merged, ref)))
+            deletes.extend(m.id for m in own[1:])
+        return puts, deletes
 
     def touching(self, customer_uuids: Iterable[str], live: frozenset[str]) -> list[Overlay]:
         """The merges naming one of the customers, among those whose records' sources are live."""

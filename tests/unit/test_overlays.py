@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sourcesync.mrr import Edit, SubscriptionInput, merged_customer_mrr
 from sourcesync.overlays import MergeForest, Overlay, Ref, Removal, connected_groups, in_effect
@@ -81,6 +83,32 @@ def test_a_customer_merged_into_a_gone_one_belongs_where_that_one_belonged() -> 
     trees = forest([merge(C3, C1), merge(C1, C4)], missing=frozenset({uuid(C1)}))
     assert trees.primary(uuid(C3)) == uuid(C4)
     assert trees.members(uuid(C4)) == [uuid(C4), uuid(C3)]
+
+
+def test_every_customer_agrees_on_a_gone_primarys_heir() -> None:
+    g1, g2 = customer(A, "g1"), customer(A, "g2")  # both deleted
+    merges = [
+        merge(C3, g1, "2026-01-01T00:00:00Z"),
+        merge(g1, g2, "2026-01-02T00:00:00Z"),
+        merge(C4, g2, "2026-01-03T00:00:00Z"),
+    ]
+    trees = forest(merges, missing=frozenset({uuid(g1), uuid(g2)}))
+    assert trees.primary(uuid(C3)) == trees.primary(uuid(C4)) == uuid(C3)
+    assert trees.target(uuid(C3)) is None
+
+
+def test_a_loop_left_by_a_record_that_vanished_and_came_back_has_one_primary_whoever_asks() -> None:
+    g, v = customer(A, "g"), customer(B, "v")  # g deleted, v vanished at the provider
+    merges = [
+        merge(C4, C3, "2026-01-01T00:00:00Z"),
+        merge(C4, g, "2026-01-02T00:00:00Z"),  # (while C3 was gone)
+        merge(g, v, "2026-01-03T00:00:00Z"),
+        merge(C3, g, "2026-01-04T00:00:00Z"),  # (C3 back)
+    ]
+    trees = forest(merges, missing=frozenset({uuid(g), uuid(v)}))
+    primary = trees.primary(uuid(C3))
+    assert trees.primary(uuid(C4)) == primary == min(uuid(C3), uuid(C4))
+    assert sorted(trees.members(primary)) == sorted([uuid(C3), uuid(C4)])
 
 
 def test_the_heir_of_a_gone_primary_falls_back_to_its_own_older_merge() -> None:
@@ -217,3 +245,64 @@ def test_members_add_up_and_a_connected_migration_counts_once() -> None:
     assert merged_customer_mrr(subs, [{old.uuid, new.uuid}], overlap) == {"USD": 1500}  # the newer one counts
     assert merged_customer_mrr(subs, [{old.uuid, new.uuid}], date(2026, 3, 1)) == {"USD": 1300}
     assert merged_customer_mrr(subs, [{old.uuid, new.uuid}], date(2026, 8, 1)) == {"USD": 1500}
+
+
+# ---------------------------------------------------------------------------------------------- purge re-links
+NODES = [customer(A if i < 4 else B, f"n{i}") for i in range(8)]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Overlay], frozenset[str]]:
+    """Merges as users can make them (always between two primaries, at the time), while some customers of
+    source B vanish at the provider and come back; returns the merges and the customers vanished at the end."""
+    merges: list[Overlay] = []
+    vanished: set[str] = set()
+    for step in range(draw(st.integers(1, 14))):
+        if draw(st.booleans()) or len(merges) == 0:
+            i, j = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+            present = frozenset(vanished)
+            trees = forest(merges, missing=present)
+            if uuid(NODES[i]) in present or uuid(NODES[j]) in present:
+                continue
+            a, b = trees.primary(uuid(NODES[i])), trees.primary(uuid(NODES[j]))
+            if a == b:
+                continue
+            by_uuid = {uuid(n): n for n in NODES}
+            merges.append(merge(by_uuid[a], by_uuid[b], f"2026-01-01T00:00:{step:02d}Z", f"mrg_{step:02d}"))
+        else:
+            k = uuid(NODES[draw(st.integers(4, 7))])
+            vanished ^= {k}
+    return merges, frozenset(vanished)
+
+
+def purged(merges: list[Overlay], missing: frozenset[str]) -> list[Overlay]:
+    """What `purge_source` stores: component by component, the re-linked merges, until none names source A."""
+    stored = {m.id: m for m in merges}
+    for _ in range(100):
+        touched = [m for m in stored.values() if A in m.sources]
+        if not touched:
+            return list(stored.values())
+        puts, deletes = forest(list(stored.values()), missing).relinked(touched[0])
+        assert ({m.id for m in puts} | set(deletes)) & {m.id for m in touched}, "no progress"
+        for put in puts:
+            stored[put.id] = put
+        for gone in deletes:
+            stored.pop(gone, None)
+    raise AssertionError("the purge did not finish")
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories())
+def test_the_purge_keeps_every_surviving_customers_primary(history: tuple[list[Overlay], frozenset[str]]) -> None:
+    merges, vanished = history
+    deleted = frozenset(uuid(n) for n in NODES[:4])
+    missing = deleted | vanished
+    survivors = [uuid(n) for n in NODES[4:] if uuid(n) not in vanished]
+    before = forest(merges, missing)
+    after = forest(purged(merges, deleted | vanished), missing)
+    assert {c: after.primary(c) for c in survivors} == {c: before.primary(c) for c in survivors}
+    for trees in (before, after):  # a primary is merged into nobody, and its members include every customer of it
+        for c in survivors:
+            primary = trees.primary(c)
+            assert trees.primary(primary) == primary and c in trees.members(primary)
+            assert all(trees.primary(m) == primary for m in trees.members(primary))

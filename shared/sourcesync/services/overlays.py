@@ -26,7 +26,7 @@ from sourcesync.ids import is_id, new_id
 from sourcesync.overlays import Overlay, Ref, Removal
 from sourcesync.policy_matrix import Action, OverlayKind, Policy, Scope, policy
 from sourcesync.records import RecordKind, SubscriptionRecord
-from sourcesync.services.customers import AccountView, CustomerGroup, find_group
+from sourcesync.services.customers import AccountView, CustomerGroup, find_group, live_sources_of
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.overlays import OverlaysChangedError, SourceBusyError, get_overlay_store
@@ -436,32 +436,52 @@ def overlays_of_source(account_id: str, data_source_uuid: str) -> list[dict[str,
 
 
 def purge_source(account_id: str, data_source_uuid: str) -> int:
-    """The purge's part: the deleted source's part of every overlay goes; the rest stays as readers saw it
-    since the delete. An MRR edit of its subscriptions goes; a connection loses its subscriptions (and goes
-    when one is left); a merge naming its customer goes, but a customer merged into that one is re-linked
-    to where the reader's merge trees put it (`MergeForest`: the gone customer's target, or its heir), so
-    that a customer merged across sources keeps the other sources' part."""
-
-    def change(stored: list[Overlay]) -> tuple[list[Overlay], list[str]]:
-        touched = [o for o in stored if data_source_uuid in o.sources]
+    """The purge's part: the deleted source's part of every overlay goes, and the rest stays as readers have
+    seen it since the delete. An MRR edit of its subscriptions goes; a connection loses its subscriptions (and
+    goes when one is left). Merges are planned per merge component that names one of its customers, from the
+    component as it is, and written in one transaction where it fits: every existing customer's latest merge
+    then points straight at the customer the merge trees resolved it to (`MergeForest.target`: through a gone
+    customer, or to a gone primary's heir), its other merges go, and so do merges of customers that are gone.
+    So a customer merged across sources keeps the other sources' part, together, and an interrupted purge
+    resumes on components that are either untouched or done."""
+    store, changed, conflicts = get_overlay_store(), 0, 0
+    while True:
+        snapshot = store.snapshot(account_id)
+        touched = [o for o in snapshot.overlays if data_source_uuid in o.sources]
         if not touched:
-            return [], []
-        account = AccountView.load(account_id)  # the source is `deleting`: its customers are gone for it
-        forest = account.forest
-        puts, deletes = [], []
-        for overlay in touched:
-            rest = tuple(r for r in overlay.refs if r.data_source_uuid != data_source_uuid)
-            if overlay.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS and len(rest) >= 2:
-                puts.append(replace(overlay, refs=rest))
-                continue
-            if overlay.kind is OverlayKind.MERGED_CUSTOMERS and overlay.merged.data_source_uuid != data_source_uuid:
-                child = overlay.merged.uuid(account_id)
-                target = forest.target(child) if forest.latest_target(child) == overlay.into.uuid(account_id) else None
-                ref = forest.ref(target) if target else None
-                if ref is not None:
-                    puts.append(replace(overlay, refs=(overlay.merged, ref)))
-                    continue
-            deletes.append(overlay.id)
-        return puts, deletes
+            return changed
+        account = AccountView(account_id, live_sources_of(account_id), snapshot.overlays, snapshot.version)
+        in_trees = {m.id for m in account.forest.merges}
+        plain = [o for o in touched if o.id not in in_trees][:CHUNK]  # edits, connections, merges being removed
+        puts, deletes = _trimmed(plain, data_source_uuid) if plain else account.forest.relinked(touched[0])
+        if not {o.id for o in touched} & ({o.id for o in puts} | set(deletes)):
+            deletes = [*deletes, touched[0].id]  # never loop without progress
+        try:
+            for index, (chunk_puts, chunk_deletes) in enumerate(_batches(puts, deletes)):
+                version = snapshot.version if index == 0 else store.snapshot(account_id).version
+                store.write(account_id, version, chunk_puts, chunk_deletes)
+                changed += len(chunk_puts) + len(chunk_deletes)
+        except OverlaysChangedError:
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise errors.ConflictError("The account's manual data kept changing during the purge.") from None
 
-    return _rewrite(account_id, change)
+
+def _batches(puts: list[Overlay], deletes: list[str]) -> list[tuple[list[Overlay], list[str]]]:
+    """One transaction when it fits; else re-links first, deletions last, CHUNK at a time."""
+    if len(puts) + len(deletes) <= CHUNK:
+        return [(puts, deletes)]
+    return [(puts[i : i + CHUNK], []) for i in range(0, len(puts), CHUNK)] + [
+        ([], deletes[i : i + CHUNK]) for i in range(0, len(deletes), CHUNK)
+    ]
+
+
+def _trimmed(overlays: list[Overlay], data_source_uuid: str) -> tuple[list[Overlay], list[str]]:
+    puts, deletes = [], []
+    for overlay in overlays:
+        rest = tuple(r for r in overlay.refs if r.data_source_uuid != data_source_uuid)
+        if overlay.kind is OverlayKind.CONNECTED_SUBSCRIPTIONS and len(rest) >= 2:
+            puts.append(replace(overlay, refs=rest))
+        else:
+            deletes.append(overlay.id)
+    return puts, deletes
