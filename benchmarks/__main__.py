@@ -199,8 +199,8 @@ def render(r: dict[str, Any]) -> str:
             "- The Stripe emulator (localstripe, single-threaded Python, slower per page as its store grows) is "
             "the bottleneck of both the plain fetch and the pipeline. On these 2-core machines the pipeline's own "
             "processes (DynamoDB Local, moto, the workers) take CPU from it, and the two speed ratios move by about "
-            "±0.2 from one run to the next (runs of this session: 0.67–0.97 for the import, 0.51–0.74 for the "
-            "unchanged re-sync); the write-unit and transition figures do not move.",
+            "±0.2 from one run to the next (runs so far: 0.67–0.97 for the import, 0.51–0.83 for the "
+            "unchanged re-sync); the write-unit figures move in the third decimal, transitions by one at most.",
             "- Transitions do not grow with the records: a fetch worker loops inside one invocation until "
             "its time budget (`FetchBudgetSeconds`, 600 s), so a partition costs about 4 transitions per "
             "10 minutes of fetching whatever its size; a job adds a fixed ~20. At Stripe's 100 requests/s "
