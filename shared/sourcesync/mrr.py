@@ -66,20 +66,6 @@ def subscription_mrr(
     return invoice.currency, round(line.amount_in_cents / months)
 
 
-def customer_mrr(
-    subscriptions: Iterable[SubscriptionRecord],
-    invoices: list[InvoiceRecord],
-    plans: Mapping[str, PlanRecord],
-    day: date,
-) -> dict[str, int]:
-    by_currency: dict[str, int] = {}
-    for subscription in subscriptions:
-        currency, cents = subscription_mrr(subscription, invoices, plans, day)
-        if currency is not None and (cents or currency not in by_currency):
-            by_currency[currency] = by_currency.get(currency, 0) + cents
-    return by_currency
-
-
 @dataclass(frozen=True)
 class Edit:
     """A hand-set MRR for a subscription over an interval of days (both ends inclusive)."""

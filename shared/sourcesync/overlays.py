@@ -90,11 +90,6 @@ class Overlay:
     def sources(self) -> frozenset[str]:
         return frozenset(r.data_source_uuid for r in self.refs)
 
-    def covers(self, day: date) -> bool:
-        """An MRR edit's interval holds `day` (both ends inclusive; no end: from `start` on)."""
-        assert self.start is not None
-        return self.start <= day and (self.end is None or day <= self.end)
-
     def overlaps(self, start: date, end: date | None) -> bool:
         assert self.start is not None
         return (end is None or self.start <= end) and (self.end is None or start <= self.end)
@@ -212,9 +207,6 @@ class MergeForest:
             self._adjacent.setdefault(child, set()).add(parent)
             self._adjacent.setdefault(parent, set()).add(child)
             self._refs[child], self._refs[parent] = merge.merged, merge.into
-
-    def ref(self, customer_uuid: str) -> Ref | None:
-        return self._refs.get(customer_uuid)
 
     def latest_target(self, customer_uuid: str) -> str | None:
         targets = self._targets.get(customer_uuid)

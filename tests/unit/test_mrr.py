@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from sourcesync.mrr import customer_mrr, subscription_mrr
+from sourcesync.mrr import SubscriptionInput, merged_customer_mrr, subscription_mrr
 from sourcesync.records import InvoiceRecord, LineItem, PlanRecord, SubscriptionRecord
 
 
@@ -81,7 +81,8 @@ def test_mrr_is_kept_per_currency() -> None:
         invoice("i1", "a", "m", "2026-01-01", "2026-02-01", 5000, "USD"),
         invoice("i2", "b", "m", "2026-01-01", "2026-02-01", 3000, "EUR"),
     ]
-    assert customer_mrr(subs, invoices, PLANS, date(2026, 1, 2)) == {"USD": 5000, "EUR": 3000}
+    inputs = [SubscriptionInput(f"sub_{s.external_id}", s, tuple(invoices), PLANS) for s in subs]
+    assert merged_customer_mrr(inputs, [], date(2026, 1, 2)) == {"USD": 5000, "EUR": 3000}
 
 
 def test_without_a_plan_the_service_period_sets_the_month() -> None:

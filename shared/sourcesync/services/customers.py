@@ -47,10 +47,6 @@ def view_of(source: Item) -> View | None:
     return View(int(committed), frozenset(int(g) for g in source.get("pending_generations") or ()))
 
 
-def live_sources(principal: Principal) -> list[Item]:
-    return live_sources_of(principal.account_id)
-
-
 def live_sources_of(account_id: str) -> list[Item]:
     sources, after = [], None
     while True:
@@ -133,10 +129,6 @@ class AccountView:
         """The live, readable sources a record uuid may belong to (its first four characters name them)."""
         uuids = self.by_tag.get(record_uuid.split("_", 1)[-1][:4], [])
         return [self.sources[u] for u in uuids if u in self.views]
-
-    def source_of(self, customer_uuid: str) -> Item | None:
-        """The source whose records hold the customer (None if none does)."""
-        return self._home.get(customer_uuid) if self.exists(customer_uuid) else None
 
     def exists(self, customer_uuid: str) -> bool:
         if customer_uuid not in self._exists:
@@ -235,17 +227,14 @@ class CustomerGroup:
         account_id = self.account.account_id
         return [e for e in self.edits if e.refs[0].uuid(account_id) == subscription_uuid]
 
+    def _input(self, member: CustomerView, stored: StoredRecord) -> SubscriptionInput:
+        """A subscription with what its MRR is computed from: its member's invoices and plans, its edits."""
+        assert isinstance(stored.record, SubscriptionRecord)
+        edits = tuple(Edit(e.mrr or 0, e.start, e.end) for e in self._edits_of(stored.uuid) if e.start is not None)
+        return SubscriptionInput(stored.uuid, stored.record, member.invoice_records(), member.plans, edits)
+
     def subscription_inputs(self) -> list[SubscriptionInput]:
-        inputs = []
-        for member in self.members:
-            invoices = member.invoice_records()
-            for stored in member.subscriptions:
-                assert isinstance(stored.record, SubscriptionRecord)
-                edits = tuple(
-                    Edit(e.mrr or 0, e.start, e.end) for e in self._edits_of(stored.uuid) if e.start is not None
-                )
-                inputs.append(SubscriptionInput(stored.uuid, stored.record, invoices, member.plans, edits))
-        return inputs
+        return [self._input(member, stored) for member in self.members for stored in member.subscriptions]
 
     def summary(self, day: date) -> dict[str, Any]:
         by_currency = merged_customer_mrr(self.subscription_inputs(), self.connected, day)
@@ -279,13 +268,7 @@ class CustomerGroup:
         account_id = self.account.account_id
         plan = member.plans.get(sub.plan_external_id or "")
         edits = self._edits_of(stored.uuid)
-        entry = SubscriptionInput(
-            stored.uuid,
-            sub,
-            member.invoice_records(),
-            member.plans,
-            tuple(Edit(e.mrr or 0, e.start, e.end) for e in edits if e.start is not None),
-        )
+        entry = self._input(member, stored)
         connected = next((g for g in self.connected if stored.uuid in g), set())
         return {
             "uuid": stored.uuid,
