@@ -82,6 +82,7 @@ def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, str
     reader = threading.Thread(target=poll)
     reader.start()
     try:
+        one = api.ok("GET", f"/v1/customers?data_source_uuid={uuid}&per_page=1")["entries"][0]["uuid"]
         answer = api.post(f"/v1/data_sources/{uuid}/resync")
         assert answer.status_code == 202, answer.text
         job = answer.json()
@@ -91,6 +92,8 @@ def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, str
         second = api.post(f"/v1/data_sources/{uuid}/resync")
         assert second.status_code == 409
         assert second.json()["error"]["code"] == "job_running" and second.json()["error"]["job_id"] == job["id"]
+        one_customer = api.post(f"/v1/data_sources/{uuid}/customers/{one}/resync")  # nor one of its customers
+        assert one_customer.status_code == 409 and one_customer.json()["error"]["job_id"] == job["id"]
         finished = api.wait_for_job(job["id"])
     finally:
         stop.set()
