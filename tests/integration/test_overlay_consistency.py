@@ -8,16 +8,21 @@ from typing import Any
 
 import pytest
 
+from sourcesync import errors
 from sourcesync.api.import_models import ImportCustomersRequest
 from sourcesync.api.models import DataSourceCreateRequest, MergeRequest
 from sourcesync.overlays import Overlay, Ref, Removal
+from sourcesync.pipeline.manifests import ManifestStore
 from sourcesync.policy_matrix import OverlayKind
-from sourcesync.records import RecordKind
+from sourcesync.records import RecordKind, SubscriptionRecord
 from sourcesync.services import accounts, customers, data_sources, delete_source, imports
 from sourcesync.services import overlays as overlay_service
 from sourcesync.store.accounts import Principal
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.overlays import OverlayStore, get_overlay_store
+from sourcesync.store.records import uuid_for
+from sourcesync.systems import System
+from tests.fixtures.replay import Replay, import_source, make_source, recorded, resync
 
 pytestmark = pytest.mark.integration
 
@@ -99,12 +104,35 @@ def test_deleting_the_primarys_source_keeps_the_rest_of_the_merged_customer_toge
     assert shown(principal) == expected  # and the same after it
     stored = get_overlay_store().snapshot(principal.account_id).overlays
     assert stored and all(primary_source not in o.sources for o in stored)
-    m1 = customers.find_group(principal, shown_uuid(principal, other, "m3"))[1]
+    m1 = customers.find_group(principal, uuid_for(principal.account_id, other, RecordKind.CUSTOMERS, "m3"))[1]
     assert m1.primary.record.external_id == "m1"
     assert {o["from"]["external_id"] for o in m1.detail(customers.today())["overlays"]["merges"]} == {"m2", "m3"}
 
 
-def shown_uuid(principal: Principal, source: str, external_id: str) -> str:
-    from sourcesync.store.records import uuid_for
+def test_a_subscription_is_found_by_uuid_with_one_small_read_after_a_resync_and_a_customer_resync(
+    principal: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GET /v1/subscriptions/{uuid}` reads one owner shard of the committed generation, never the whole
+    subscriptions manifest, after a full re-sync and after a customer re-sync rewrote some shards."""
+    replay = Replay().install(monkeypatch)
+    source = make_source(principal, System.STRIPE, replay)
+    import_source(principal, source)
+    resync(principal, source, "resync_source")
+    story = recorded()
+    resync(principal, source, "resync_customer", story.customer("two products"))
+    subscriptions = [r for r in story.business.of(RecordKind.SUBSCRIPTIONS) if isinstance(r, SubscriptionRecord)]
+    assert len(subscriptions) > 3
 
-    return uuid_for(principal.account_id, source, RecordKind.CUSTOMERS, external_id)
+    def whole_manifest(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the lookup read the whole subscriptions manifest")
+
+    monkeypatch.setattr(ManifestStore, "load", whole_manifest)
+    today = customers.today()
+    for record in subscriptions:
+        uuid = uuid_for(principal.account_id, source["uuid"], RecordKind.SUBSCRIPTIONS, record.external_id)
+        found = overlay_service.get_subscription(principal, uuid, today)
+        owner = uuid_for(principal.account_id, source["uuid"], RecordKind.CUSTOMERS, record.customer_external_id)
+        assert (found["external_id"], found["customer_uuid"]) == (record.external_id, owner)
+    unknown = uuid_for(principal.account_id, source["uuid"], RecordKind.SUBSCRIPTIONS, "sub_never_there")
+    with pytest.raises(errors.NotFoundError):
+        overlay_service.get_subscription(principal, unknown, today)

@@ -7,7 +7,8 @@ versions a commit made unreachable.
 Object keys: ``<account>/<source>/g<generation>/<kind>/<partition>/<seq>.json.z``; each object is a
 zlib-compressed JSON map ``uuid -> [content hash, generation, customer uuid | null]``. A customer re-sync
 copies the committed generation's objects and adds one that sorts last (``~customer-<job>``), whose
-entries override the copied ones; an entry with a fourth element ``1`` removes the record.
+entries override the copied ones; an entry with a fourth element ``1`` removes the record. Beside them,
+``g<generation>/subscription-owners/<c>.json.z`` map subscription uuids ending in ``c`` to their customer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import NamedTuple
 
 from sourcesync.aws import client
 from sourcesync.config import get_settings
+
+OWNERS = "subscription-owners"
+SHARD_CHARACTERS = "0123456789abcdefghjkmnpqrstvwxyz"  # the last character of a record uuid (base32)
 
 
 class Entry(NamedTuple):
@@ -120,6 +124,57 @@ class ManifestStore:
         body = zlib.compress(json.dumps(values, separators=(",", ":")).encode())
         key = f"{self._prefix(account_id, data_source_uuid, generation, kind)}~{_safe(name)}/000000.json.z"
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    # ------------------------------------------------------------------ which customer a subscription is of
+    # The records table has no index, so `GET /v1/subscriptions/{uuid}` asks here: per generation, the
+    # subscriptions' owners in OWNER_SHARDS small objects by the uuid's last character (uuids end in hash
+    # digits), so one lookup reads about 1/32 of them rather than the whole subscriptions manifest.
+    def _owners_key(self, account_id: str, data_source_uuid: str, generation: int, shard: str) -> str:
+        return f"{self._prefix(account_id, data_source_uuid, generation)}{OWNERS}/{shard}.json.z"
+
+    def put_owners(
+        self, account_id: str, data_source_uuid: str, generation: int, owners: dict[str, str | None]
+    ) -> None:
+        """Replace the owner shards the given subscriptions fall in (None: the subscription is gone)."""
+        shards: dict[str, dict[str, str | None]] = {}
+        for uuid, owner in owners.items():
+            shards.setdefault(uuid[-1], {})[uuid] = owner
+        s3 = client("s3")
+        for shard, changes in shards.items():
+            key = self._owners_key(account_id, data_source_uuid, generation, shard)
+            current = self._read_owners(key) or {}
+            current.update(changes)
+            body = {u: o for u, o in current.items() if o is not None}
+            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(body).encode()))
+
+    def put_all_owners(self, account_id: str, data_source_uuid: str, generation: int, manifest: Manifest) -> None:
+        """Every owner shard of a generation, from its whole subscriptions manifest (empty shards too)."""
+        shards: dict[str, dict[str, str]] = {c: {} for c in SHARD_CHARACTERS}
+        for uuid, entry in manifest.items():
+            if entry.customer_uuid:
+                shards.setdefault(uuid[-1], {})[uuid] = entry.customer_uuid
+        s3 = client("s3")
+        for shard, owners in shards.items():
+            key = self._owners_key(account_id, data_source_uuid, generation, shard)
+            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(owners).encode()))
+
+    def owner(self, account_id: str, data_source_uuid: str, generation: int, subscription_uuid: str) -> str | None:
+        """The customer uuid a subscription of the generation belongs to (one small read); None if unknown."""
+        key = self._owners_key(account_id, data_source_uuid, generation, subscription_uuid[-1])
+        found = self._read_owners(key)
+        if found is None:  # a generation written before owner shards existed: the whole manifest
+            entry = self.load(account_id, data_source_uuid, generation, "subscriptions").get(subscription_uuid)
+            return entry.customer_uuid if entry else None
+        return found.get(subscription_uuid)
+
+    def _read_owners(self, key: str) -> dict[str, str | None] | None:
+        s3 = client("s3")
+        try:
+            body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        owners: dict[str, str | None] = json.loads(zlib.decompress(body))
+        return owners
 
     def delete_prefix(self, prefix: str) -> int:
         s3, deleted = client("s3"), 0

@@ -355,6 +355,10 @@ def fetch_customer(job: JobContext) -> dict[str, Any]:
         manifests.put_override(
             job.account_id, job.data_source_uuid, job.generation, kind.value, f"customer-{job.job_id}", fresh, gone
         )
+        if kind is RecordKind.SUBSCRIPTIONS:
+            owners: dict[str, str | None] = {uuid: entry.customer_uuid for uuid, entry in fresh.items()}
+            owners.update(dict.fromkeys(gone))
+            manifests.put_owners(job.account_id, job.data_source_uuid, job.generation, owners)
         counts[kind.value] = counts.get(kind.value, 0) - len(gone) + len(set(fresh) - set(old))
         removed_total += len(gone)
     _put_work(job.job_id, "COUNTS", {"counts": counts, "vanished": removed_total})
@@ -391,6 +395,8 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
         ]
         tombstones += records.write(job.data_source_uuid, vanished)
         counts[kind] = len(new)
+        if kind == RecordKind.SUBSCRIPTIONS.value:
+            manifests.put_all_owners(job.account_id, job.data_source_uuid, job.generation, new)
     _put_work(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones})
     return {"all_fetched": True, "vanished": tombstones}
 

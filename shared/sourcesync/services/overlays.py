@@ -215,9 +215,9 @@ def disconnect(principal: Principal, customer_uuid: str, request: SubscriptionsR
 
 
 def _find_subscription(account: AccountView, subscription_uuid: str) -> tuple[Item, str] | None:
-    """(source, owner customer uuid) of a subscription readers see: from the source's committed manifest
-    (S3: about 90 bytes per subscription of the source), or, for a custom source (which has none), a
-    filtered read of its child records."""
+    """(source, owner customer uuid) of a subscription readers see: from the owner shards of the source's
+    committed generation (one small S3 read), or, for a custom source (which has no manifests), a filtered
+    read of its child records."""
     if not is_id(subscription_uuid, "sub"):
         return None
     for source in account.candidates(subscription_uuid):
@@ -227,11 +227,7 @@ def _find_subscription(account: AccountView, subscription_uuid: str) -> tuple[It
         else:
             from sourcesync.pipeline.manifests import get_manifest_store
 
-            manifest = get_manifest_store().load(
-                account.account_id, source["uuid"], view.generation, RecordKind.SUBSCRIPTIONS.value
-            )
-            entry = manifest.get(subscription_uuid)
-            owner = entry.customer_uuid if entry else None
+            owner = get_manifest_store().owner(account.account_id, source["uuid"], view.generation, subscription_uuid)
         if owner:
             return source, owner
     return None
