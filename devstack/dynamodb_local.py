@@ -12,8 +12,8 @@ from typing import Any
 
 from devstack import LOCAL_DIR
 from devstack.clients import aws_client
-from devstack.ports import ensure_free, free_port, wait_until
-from devstack.processes import ChildProcess
+from devstack.ports import ensure_free, free_port
+from devstack.processes import ChildProcess, ManagedProcess
 from devstack.template import TableSpec
 
 LOG = logging.getLogger("devstack.dynamodb")
@@ -42,8 +42,12 @@ def dynamodb_client(endpoint: str) -> Any:
     return aws_client("dynamodb", endpoint)
 
 
-class DynamoDBLocal:
+class DynamoDBLocal(ManagedProcess):
     """A DynamoDB Local process (always -sharedDb: one database whatever the credentials and region)."""
+
+    label = "DynamoDB Local"
+    ready_timeout = 60.0
+    log = LOG
 
     def __init__(
         self,
@@ -53,11 +57,12 @@ class DynamoDBLocal:
         npm_prefix: Path = NPM_PREFIX,
         log_path: Path | None = None,
     ) -> None:
+        super().__init__()
         self.port = port or free_port()
         self.db_path = db_path
         self.npm_prefix = npm_prefix
         self.log_path = log_path
-        self._child: ChildProcess | None = None
+        self._probe: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -89,39 +94,17 @@ class DynamoDBLocal:
         self._child = ChildProcess("dynamodb-local", self.argv(), log_path=self.log_path).start()
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> DynamoDBLocal:
-        if self._child is None:
-            raise RuntimeError("DynamoDB Local was not launched")
-        started = time.monotonic()
-        client = dynamodb_client(self.endpoint)
-        if not wait_until(lambda: client.list_tables(Limit=1) is not None, timeout, 0.1, alive=self._child.alive):
-            tail = self._child.log_tail()
-            self.stop()
-            raise RuntimeError(f"DynamoDB Local did not answer on {self.endpoint} in {timeout:.0f} s:\n{tail}")
-        LOG.info("DynamoDB Local ready on %s in %.1f s", self.endpoint, time.monotonic() - started)
-        return self
-
-    def start(self, timeout: float = 60.0) -> DynamoDBLocal:
-        return self.launch().wait_ready(timeout)
-
-    def alive(self) -> bool:
-        return self._child is not None and self._child.alive()
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self._child.log_tail(lines) if self._child is not None else ""
-
     @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child else None
+    def address(self) -> str:
+        return self.endpoint
+
+    def answers(self) -> bool:
+        if self._probe is None:
+            self._probe = dynamodb_client(self.endpoint)
+        return self._probe.list_tables(Limit=1) is not None
 
     def client(self) -> Any:
         return dynamodb_client(self.endpoint)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._child is not None:
-            self._child.stop(timeout)
-            self._child = None
-            LOG.info("DynamoDB Local stopped")
 
     def __enter__(self) -> DynamoDBLocal:
         return self.start()

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 LOG = logging.getLogger("devstack.processes")
 
@@ -103,3 +104,58 @@ class ChildProcess:
         if self._temporary_log and self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
         return code
+
+
+class ManagedProcess:
+    """A child process of the stack that is ready once it answers: subclasses say how to `launch` it, where
+    it is (`address`) and whether it `answers`; waiting, liveness, logs and stopping are shared."""
+
+    label = "process"
+    ready_timeout = 30.0
+    log = LOG
+
+    def __init__(self) -> None:
+        self._child: ChildProcess | None = None
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def launch(self) -> Self:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float | None = None) -> Self:
+        from devstack.ports import wait_until
+
+        if self._child is None:
+            raise RuntimeError(f"{self.label} was not launched")
+        limit = self.ready_timeout if timeout is None else timeout
+        started = time.monotonic()
+        if not wait_until(self.answers, limit, 0.1, alive=self._child.alive):
+            tail = self._child.log_tail()
+            self.stop()
+            raise RuntimeError(f"{self.label} did not answer on {self.address} in {limit:.0f} s:\n{tail}")
+        self.log.info("%s ready on %s in %.1f s", self.label, self.address, time.monotonic() - started)
+        return self
+
+    def start(self, timeout: float | None = None) -> Self:
+        return self.launch().wait_ready(timeout)
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.alive()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return self._child.log_tail(lines) if self._child is not None else ""
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._child is not None:
+            self._child.stop(timeout)
+            self._child = None
+            self.log.info("%s stopped", self.label)

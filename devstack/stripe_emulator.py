@@ -13,24 +13,31 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 
-from devstack.ports import ensure_free, free_port, http_answers, wait_until
-from devstack.processes import ChildProcess
+from devstack.ports import ensure_free, free_port, http_answers
+from devstack.processes import ChildProcess, ManagedProcess
 
 LOG = logging.getLogger("devstack.stripe")
 
 TEST_SECRET_KEY = "sk_test_devstack"  # localstripe accepts any sk_test_ key
 
 
-class StripeEmulator:
+class StripeEmulator(ManagedProcess):
+    label = "the Stripe emulator"
+    ready_timeout = 30.0
+    log = LOG
+
     def __init__(self, port: int | None = None) -> None:
+        super().__init__()
         self.port = port or free_port()
-        self._child: ChildProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return self.url
 
     def launch(self) -> StripeEmulator:
         ensure_free(self.port, "Stripe emulator")
@@ -42,36 +49,6 @@ class StripeEmulator:
 
     def answers(self) -> bool:
         return http_answers(f"{self.url}/v1/customers?limit=1", {"Authorization": f"Bearer {TEST_SECRET_KEY}"})
-
-    def wait_ready(self, timeout: float = 30.0) -> StripeEmulator:
-        if self._child is None:
-            raise RuntimeError("the Stripe emulator was not launched")
-        started = time.monotonic()
-        if not wait_until(self.answers, timeout, 0.1, alive=self._child.alive):
-            tail = self._child.log_tail()
-            self.stop()
-            raise RuntimeError(f"the Stripe emulator did not answer on {self.url} in {timeout:.0f} s:\n{tail}")
-        LOG.info("Stripe emulator ready on %s in %.1f s", self.url, time.monotonic() - started)
-        return self
-
-    def start(self, timeout: float = 30.0) -> StripeEmulator:
-        return self.launch().wait_ready(timeout)
-
-    def alive(self) -> bool:
-        return self._child is not None and self._child.alive()
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self._child.log_tail(lines) if self._child is not None else ""
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child else None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._child is not None:
-            self._child.stop(timeout)
-            self._child = None
-            LOG.info("Stripe emulator stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
