@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -307,3 +308,50 @@ def test_resyncing_a_customer_the_source_does_not_have_is_404(api: Client, strip
     custom = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]
     refused = api.post(f"/v1/data_sources/{custom['uuid']}/customers/cus_00000000000000000000000000/resync")
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "resync_not_supported"
+
+
+def execution_history(aws: Callable[[str], Any], prefix: str) -> list[dict[str, Any]]:
+    """Every event of the executions whose name starts with `prefix`, as the Step Functions console shows."""
+    sfn = aws("stepfunctions")
+    events: list[dict[str, Any]] = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            if execution["name"].startswith(prefix):
+                pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution["executionArn"])
+                events.extend(event for page in pages for event in page["events"])
+    return events
+
+
+def test_a_provider_refusal_is_a_provider_error_and_what_it_echoes_is_redacted_everywhere(
+    api: Client, stripe: str, aws: Callable[[str], Any]
+) -> None:
+    from devstack import REPO_ROOT
+
+    key = f"sk_test_echo_{secrets.token_hex(8)}"
+    with FaultProxy(stripe) as proxy:
+        # Given a source whose provider starts refusing requests with a 404 that quotes the key it was sent,
+        # in its message, its error code and its Request-Id header
+        created = api.ok(
+            "POST",
+            "/v1/data_sources",
+            {"name": "Echo", "system": "stripe", "credentials": {"api_key": key}, "options": {"api_base": proxy.url}},
+            status=201,
+        )
+        uuid = created["data_source"]["uuid"]
+        assert api.wait_for_job(created["job"]["id"])["status"] == "succeeded"
+        proxy.set(fail_after=0, status=404, echo_credential=True)
+        # When a re-sync runs into it
+        job = api.ok("POST", f"/v1/data_sources/{uuid}/resync", status=202)
+        finished = api.wait_for_job(job["id"])
+        assert proxy.failures >= 1
+    # Then the job read through the API says what happened: the provider's status, its message redacted
+    assert finished["status"] == "failed", finished
+    error = finished["error"]
+    assert error["code"] == "provider_error" and error["provider_status"] == 404, error
+    assert "No such object for key [REDACTED]" in error["message"] and "req_[REDACTED]" in error["message"]
+    assert key not in json.dumps(finished)
+    # and neither the execution history (the failed task's Cause) nor the stack's log holds the key
+    history = json.dumps(execution_history(aws, f"{uuid}-{job['id']}"), default=str)
+    assert "req_[REDACTED]" in history and key not in history
+    log = (REPO_ROOT / ".local" / "e2e-stack.log").read_text(errors="replace")
+    assert "req_[REDACTED]" in log and key not in log

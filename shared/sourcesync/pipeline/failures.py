@@ -118,7 +118,7 @@ def job_error(job_id: str, error_type: str) -> tuple[str, dict[str, Any]]:
         None,
     )
     if stored is not None:
-        error["message"] = f"{end.message} {stored['detail']}"
+        error["message"] = f"{end.message.rstrip('.')}: {stored['detail']}"
         if stored.get("provider_status") is not None:
             error["provider_status"] = int(stored["provider_status"])
     return end.status, error
