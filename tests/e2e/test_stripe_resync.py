@@ -355,3 +355,63 @@ def test_a_provider_refusal_is_a_provider_error_and_what_it_echoes_is_redacted_e
     assert "req_[REDACTED]" in history and key not in history
     log = (REPO_ROOT / ".local" / "e2e-stack.log").read_text(errors="replace")
     assert "req_[REDACTED]" in log and key not in log
+
+
+def test_a_delete_waiting_for_a_stopped_resync_says_what_for_and_until_when(
+    stack: dict[str, Any], api: Client, stripe: str, aws: Callable[[str], Any]
+) -> None:
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
+        proxy.set(delay=0.2)  # the re-sync is still fetching when the delete comes
+        api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        time.sleep(1.0)
+        # When the CLI deletes the source and follows the delete job...
+        cli: dict[str, Any] = {}
+        deleting = threading.Thread(
+            target=lambda: cli.update(done=run_cli(stack, "sources", "delete", source["uuid"], "--yes", key=key))
+        )
+        deleting.start()
+        try:
+            delete_job = _delete_job_id(aws, stack["environment"]["JOBS_TABLE"], source["uuid"])
+            # ...and a reader samples that job through the API
+            samples: list[dict[str, Any]] = []
+            while not samples or samples[-1]["status"] == "running" or samples[-1]["status"] == "queued":
+                samples.append(api.ok("GET", f"/v1/jobs/{delete_job}"))
+                time.sleep(0.25)
+        finally:
+            deleting.join(timeout=240)
+    # Then while it waits, the job says what for and until when...
+    waits = [s["waiting_for"] for s in samples if s["waiting_for"]]
+    assert waits, [(s["status"], s["progress"]) for s in samples]
+    reasons = {w["reason"] for w in waits}
+    assert reasons <= {"the running re-sync to stop", "the stopped re-sync's workers"}, reasons
+    assert "the stopped re-sync's workers" in reasons
+    for wait in waits:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", wait["until"]), wait
+    stopped = next(s for s in samples if s["waiting_for"] and s["waiting_for"]["reason"].startswith("the stopped"))
+    assert stopped["progress"]["eta_seconds"] is not None and stopped["progress"]["eta_seconds"] <= 2 + 3 * 5 + 1
+    # ...and no longer once the purge runs
+    assert samples[-1]["status"] == "succeeded" and samples[-1]["waiting_for"] is None
+    # and the CLI's progress bar says the same
+    done = cli["done"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"waiting for the stopped re-sync's workers until \d\d:\d\d:\d\d", done.stdout), done.stdout
+    assert "delete_source succeeded" in done.stdout
+
+
+def _delete_job_id(aws: Callable[[str], Any], jobs_table: str, uuid: str) -> str:
+    """The id of the source's delete job, from the jobs table (the source itself answers 404 by then)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = aws("dynamodb").query(
+            TableName=jobs_table,
+            IndexName="by_source",
+            KeyConditionExpression="data_source_uuid = :ds",
+            ExpressionAttributeValues={":ds": {"S": uuid}},
+        )
+        found = [i["job_id"]["S"] for i in answer["Items"] if i["kind"]["S"] == "delete_source"]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "no delete job"
+        time.sleep(0.2)
