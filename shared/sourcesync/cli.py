@@ -91,11 +91,18 @@ def _source_line(source: dict[str, Any]) -> str:
 def _job_text(job: dict[str, Any]) -> str:
     progress = job.get("progress", {})
     lines = [f"{job['id']}  {job['kind']}  {job['status']}  phase={job.get('phase')}  {progress.get('percent', 0)}%"]
+    if _waiting_text(job):
+        lines.append(f"  {_waiting_text(job)}")
     for kind, value in progress.get("kinds", {}).items():
         total = value.get("total")
-        lines.append(f"  {kind:<14} {value.get('done', 0)} / {'?' if total is None else total}")
+        estimate = "about " if value.get("estimated") else ""
+        lines.append(f"  {kind:<14} {value.get('done', 0)} / {'?' if total is None else estimate + str(total)}")
     if job.get("error"):
-        lines.append(f"  error: {job['error'].get('code')}: {job['error'].get('message')}")
+        status = job["error"].get("provider_status")
+        lines.append(
+            f"  error: {job['error'].get('code')}: {job['error'].get('message')}"
+            + (f" (provider answered HTTP {status})" if status else "")
+        )
     return "\n".join(lines)
 
 
@@ -104,13 +111,32 @@ def _bar(job: dict[str, Any], width: int = 30) -> str:
     percent = int(progress.get("percent", 0))
     filled = width * percent // 100
     kinds = "  ".join(
-        f"{kind} {value.get('done', 0)}" + (f"/{value['total']}" if value.get("total") else "")
+        f"{kind} {value.get('done', 0)}"
+        + (f"/{'~' if value.get('estimated') else ''}{value['total']}" if value.get("total") else "")
         for kind, value in sorted(progress.get("kinds", {}).items())
     )
     eta = progress.get("eta_seconds")
     tail = f"  eta {eta}s" if eta else ""
     state = job.get("phase") or job["status"]
+    waiting = _waiting_text(job)
+    if waiting:
+        tail = f"  {waiting}"
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:3d}%  {state:<18} {kinds}{tail}"
+
+
+def _waiting_text(job: dict[str, Any]) -> str:
+    """`waiting for <what> until <local time>`, while the job waits for something."""
+    from datetime import datetime
+
+    waiting = job.get("waiting_for")
+    if not waiting or not waiting.get("reason"):
+        return ""
+    text = f"waiting for {waiting['reason']}"
+    try:
+        until = datetime.fromisoformat(str(waiting.get("until")).replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return f"{text} until {until.astimezone():%H:%M:%S}"
 
 
 def follow(api: Api, job: dict[str, Any], as_json: bool, interval: float = 0.5) -> int:

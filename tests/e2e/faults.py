@@ -3,6 +3,7 @@ itself): passes requests through, or delays them, or answers an error after some
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ class Mode:
     fail_after: int | None = None  # answer `status` to every request after this many
     status: int = 503
     delay: float = 0.0
+    echo_credential: bool = False  # the error answer quotes the request's credential (body and Request-Id)
 
 
 class FaultProxy:
@@ -42,7 +44,13 @@ class FaultProxy:
                     with proxy._lock:
                         proxy.failures += 1
                     body = b'{"error": {"message": "injected fault", "type": "api_error"}}'
+                    token = (self.headers.get("Authorization") or "").split(" ", 1)[-1]
+                    if mode.echo_credential:  # a careless provider quoting the key it was sent
+                        error = {"message": f"No such object for key {token}", "code": f"missing:{token}"}
+                        body = json.dumps({"error": {**error, "type": "invalid_request_error"}}).encode()
                     self.send_response(mode.status)
+                    if mode.echo_credential:
+                        self.send_header("Request-Id", f"req_{token}")
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()

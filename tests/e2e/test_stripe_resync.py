@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -307,3 +308,110 @@ def test_resyncing_a_customer_the_source_does_not_have_is_404(api: Client, strip
     custom = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]
     refused = api.post(f"/v1/data_sources/{custom['uuid']}/customers/cus_00000000000000000000000000/resync")
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "resync_not_supported"
+
+
+def execution_history(aws: Callable[[str], Any], prefix: str) -> list[dict[str, Any]]:
+    """Every event of the executions whose name starts with `prefix`, as the Step Functions console shows."""
+    sfn = aws("stepfunctions")
+    events: list[dict[str, Any]] = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            if execution["name"].startswith(prefix):
+                pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution["executionArn"])
+                events.extend(event for page in pages for event in page["events"])
+    return events
+
+
+def test_a_provider_refusal_is_a_provider_error_and_what_it_echoes_is_redacted_everywhere(
+    api: Client, stripe: str, aws: Callable[[str], Any]
+) -> None:
+    from devstack import REPO_ROOT
+
+    key = f"sk_test_echo_{secrets.token_hex(8)}"
+    with FaultProxy(stripe) as proxy:
+        # Given a source whose provider starts refusing requests with a 404 that quotes the key it was sent,
+        # in its message, its error code and its Request-Id header
+        created = api.ok(
+            "POST",
+            "/v1/data_sources",
+            {"name": "Echo", "system": "stripe", "credentials": {"api_key": key}, "options": {"api_base": proxy.url}},
+            status=201,
+        )
+        uuid = created["data_source"]["uuid"]
+        assert api.wait_for_job(created["job"]["id"])["status"] == "succeeded"
+        proxy.set(fail_after=0, status=404, echo_credential=True)
+        # When a re-sync runs into it
+        job = api.ok("POST", f"/v1/data_sources/{uuid}/resync", status=202)
+        finished = api.wait_for_job(job["id"])
+        assert proxy.failures >= 1
+    # Then the job read through the API says what happened: the provider's status, its message redacted
+    assert finished["status"] == "failed", finished
+    error = finished["error"]
+    assert error["code"] == "provider_error" and error["provider_status"] == 404, error
+    assert "No such object for key [REDACTED]" in error["message"] and "req_[REDACTED]" in error["message"]
+    assert key not in json.dumps(finished)
+    # and neither the execution history (the failed task's Cause) nor the stack's log holds the key
+    history = json.dumps(execution_history(aws, f"{uuid}-{job['id']}"), default=str)
+    assert "req_[REDACTED]" in history and key not in history
+    log = (REPO_ROOT / ".local" / "e2e-stack.log").read_text(errors="replace")
+    assert "req_[REDACTED]" in log and key not in log
+
+
+def test_a_delete_waiting_for_a_stopped_resync_says_what_for_and_until_when(
+    stack: dict[str, Any], api: Client, stripe: str, aws: Callable[[str], Any]
+) -> None:
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    with FaultProxy(stripe) as proxy:
+        source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
+        proxy.set(delay=0.2)  # the re-sync is still fetching when the delete comes
+        api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        time.sleep(1.0)
+        # When the CLI deletes the source and follows the delete job...
+        cli: dict[str, Any] = {}
+        deleting = threading.Thread(
+            target=lambda: cli.update(done=run_cli(stack, "sources", "delete", source["uuid"], "--yes", key=key))
+        )
+        deleting.start()
+        try:
+            delete_job = _delete_job_id(aws, stack["environment"]["JOBS_TABLE"], source["uuid"])
+            # ...and a reader samples that job through the API
+            samples: list[dict[str, Any]] = []
+            while not samples or samples[-1]["status"] == "running" or samples[-1]["status"] == "queued":
+                samples.append(api.ok("GET", f"/v1/jobs/{delete_job}"))
+                time.sleep(0.25)
+        finally:
+            deleting.join(timeout=240)
+    # Then while it waits, the job says what for and until when...
+    waits = [s["waiting_for"] for s in samples if s["waiting_for"]]
+    assert waits, [(s["status"], s["progress"]) for s in samples]
+    reasons = {w["reason"] for w in waits}
+    assert reasons <= {"the running re-sync to stop", "the stopped re-sync's workers"}, reasons
+    assert "the stopped re-sync's workers" in reasons
+    for wait in waits:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", wait["until"]), wait
+    stopped = next(s for s in samples if s["waiting_for"] and s["waiting_for"]["reason"].startswith("the stopped"))
+    assert stopped["progress"]["eta_seconds"] is not None and stopped["progress"]["eta_seconds"] <= 2 + 3 * 5 + 1
+    # ...and no longer once the purge runs
+    assert samples[-1]["status"] == "succeeded" and samples[-1]["waiting_for"] is None
+    # and the CLI's progress bar says the same
+    done = cli["done"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"waiting for the stopped re-sync's workers until \d\d:\d\d:\d\d", done.stdout), done.stdout
+    assert "delete_source succeeded" in done.stdout
+
+
+def _delete_job_id(aws: Callable[[str], Any], jobs_table: str, uuid: str) -> str:
+    """The id of the source's delete job, from the jobs table (the source itself answers 404 by then)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = aws("dynamodb").query(
+            TableName=jobs_table,
+            IndexName="by_source",
+            KeyConditionExpression="data_source_uuid = :ds",
+            ExpressionAttributeValues={":ds": {"S": uuid}},
+        )
+        found = [i["job_id"]["S"] for i in answer["Items"] if i["kind"]["S"] == "delete_source"]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "no delete job"
+        time.sleep(0.2)

@@ -42,3 +42,34 @@ def test_nothing_is_said_of_manual_data_when_nothing_happened_to_it(capsys: pyte
     result = {"counts": {}, "overlays_removed": [], "overlays_orphaned": []}
     assert follow(Jobs(job("succeeded", result)), job("running", None), as_json=False, interval=0) == 0  # type: ignore[arg-type]
     assert "manual data" not in capsys.readouterr().out
+
+
+def test_the_bar_and_the_job_say_what_a_job_waits_for_and_what_the_provider_answered() -> None:
+    from datetime import UTC, datetime
+
+    from sourcesync.cli import _bar, _job_text
+
+    local = datetime(2026, 11, 30, 12, 4, 10, tzinfo=UTC).astimezone().strftime("%H:%M:%S")  # shown in local time
+    waiting = {
+        "id": "job_2",
+        "kind": "delete_source",
+        "status": "running",
+        "phase": "purging",
+        "progress": {
+            "percent": 0,
+            "eta_seconds": 12,
+            "kinds": {"customers": {"done": 0, "total": 40, "estimated": True}},
+        },
+        "waiting_for": {"reason": "the stopped re-sync's workers", "until": "2026-11-30T12:04:10Z"},
+    }
+    assert f"waiting for the stopped re-sync's workers until {local}" in _bar(waiting)
+    assert "customers 0/~40" in _bar(waiting)
+    assert f"waiting for the stopped re-sync's workers until {local}" in _job_text(waiting)
+    failed = {
+        **waiting,
+        "status": "failed",
+        "waiting_for": None,
+        "error": {"code": "provider_error", "message": "The provider refused a request: …", "provider_status": 404},
+    }
+    text = _job_text(failed)
+    assert "waiting for" not in text and "provider_error" in text and "HTTP 404" in text

@@ -22,6 +22,7 @@ import random as _random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -46,6 +47,7 @@ from sourcesync.connectors.http import (
     InProcessTokenBucket,
     Params,
     ParamValue,
+    Redactor,
     RequestBudget,
     RetryPolicy,
     Sleep,
@@ -538,6 +540,7 @@ class Connector:
             self.rate_limit.requests_per_second, self.rate_limit.burst, clock=clock
         )
         self._wall_clock = wall_clock
+        self._redact = Redactor(spec.auth.secrets(credentials))
         self.http = HttpClient(
             self.api_base,
             headers={**spec.default_headers, **spec.auth.headers(credentials)},
@@ -581,10 +584,21 @@ class Connector:
 
     # -- the pipeline's calls ------------------------------------------------------------------------
 
+    @contextmanager
+    def _redacted_errors(self) -> Iterator[None]:
+        """Connector errors leave redacted: their texts may quote what the provider sent (an object id,
+        a message), and a provider may echo the credentials back."""
+        try:
+            yield
+        except ConnectorError as exc:
+            self._redact.error(exc)
+            raise
+
     def check_credentials(self) -> None:
         """One cheap call; `CredentialsInvalidError` if the provider refuses the credentials."""
         check = self.spec.check_credentials
-        self.http.get_json(check.path, check.params)
+        with self._redacted_errors():
+            self.http.get_json(check.path, check.params)
 
     def plan_partitions(self, now: datetime | None = None) -> list[Partition]:
         """The partitions of a full import, in a stable order."""
@@ -609,7 +623,8 @@ class Connector:
                 f"{sorted(unexpected)}",
                 system=self.spec.system,
             )
-        return self._fetch(stream, {**stream.params, **partition.params}, cursor, self._page_size(stream))
+        with self._redacted_errors():
+            return self._fetch(stream, {**stream.params, **partition.params}, cursor, self._page_size(stream))
 
     def iter_pages(self, partition: Partition, cursor: str | None = None) -> Iterator[Page]:
         """Every page of `partition` from `cursor` on (a convenience for tests and small sources)."""
@@ -625,6 +640,10 @@ class Connector:
 
         An empty list means the customer no longer exists at the provider (404 or deleted).
         """
+        with self._redacted_errors():
+            return self._fetch_customer(external_id)
+
+    def _fetch_customer(self, external_id: str) -> list[AnyRecord]:
         if self.spec.customer_path is None:
             raise ConnectorConfigError(f"{self.spec.system} cannot fetch one customer", system=self.spec.system)
         if not external_id:

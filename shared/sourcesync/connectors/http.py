@@ -28,6 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from sourcesync.connectors.errors import (
+    ConnectorError,
     CredentialsInvalidError,
     ProviderNotFoundError,
     ProviderRequestError,
@@ -64,6 +65,17 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+    def error(self, exc: ConnectorError) -> ConnectorError:
+        """Redact, in place, every text of a connector error that may come from the provider (its
+        message, the provider's error code, the request id it echoed in a header)."""
+        exc.message = self(exc.message)
+        exc.args = (exc.message, *exc.args[1:])
+        if exc.provider_code is not None:
+            exc.provider_code = self(exc.provider_code)
+        if exc.request_id is not None:
+            exc.request_id = self(exc.request_id)
+        return exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -532,15 +544,15 @@ class HttpClient:
         except ValueError:
             body = None
         code, message = _provider_error(body)
-        request_id = (
-            response.headers.get(self.error_policy.request_id_header) if self.error_policy.request_id_header else None
-        )
+        header = self.error_policy.request_id_header
+        request_id = response.headers.get(header) if header else None
+        # Everything here was written by the provider, which may echo the credentials back: redact it all.
         text = self._redact(message or response.reason or "")[:300]
         kwargs: dict[str, Any] = {
             "system": self.system,
             "status": response.status_code,
-            "provider_code": code,
-            "request_id": request_id,
+            "provider_code": self._redact(code)[:100] if code else None,
+            "request_id": self._redact(request_id)[:200] if request_id else None,
         }
         if outcome == "credentials":
             return CredentialsInvalidError(f"the provider refused the credentials: {text}", **kwargs)

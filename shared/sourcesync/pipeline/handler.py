@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sourcesync.config import get_settings
 from sourcesync.log import logger
-from sourcesync.pipeline import steps
+from sourcesync.pipeline import failures, steps
 
 Step = Callable[[steps.JobContext, dict[str, Any], Any], dict[str, Any]]
 
@@ -48,4 +49,8 @@ def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(job_id=job.job_id, data_source_uuid=job.data_source_uuid, action=action)
     if action not in ACTIONS:
         raise ValueError(f"Unknown action {action!r}")
-    return ACTIONS[action](job, event, context)
+    try:
+        return ACTIONS[action](job, event, context)
+    except Exception as exc:  # what the job should say about it, for the undo step; then Step Functions' turn
+        failures.record(get_settings().jobs_table, job.job_id, exc)
+        raise

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sourcesync.clock import now, now_iso, parse_iso
+from sourcesync.clock import iso, now, now_iso, parse_iso
 from sourcesync.config import get_settings
 from sourcesync.pipeline.manifests import get_manifest_store
 from sourcesync.pipeline.steps import work_items
@@ -50,29 +51,54 @@ def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
     return from_item(answer["Item"]) if "Item" in answer else None
 
 
+#: How the wait reads in the job's `waiting_for.reason`, by the kind of the job the purge waits for.
+JOB_NAMES = {"import": "import", "resync_source": "re-sync", "resync_customer": "customer re-sync"}
+
+
 def await_running_job(job: PurgeJob) -> dict[str, Any]:
     """Wait until the job that held the source when it was deleted has stopped, and then until none of its
     workers can still write: a worker stops at its next checkpoint (it sees `deleting`), but one inside a
-    page's retries may still write that page, so the wait covers the source's `max_retry_seconds` too."""
-    get_job_store().update(
+    page's retries may still write that page, so the wait covers the source's `max_retry_seconds` too.
+    While it waits, the delete job says what for and until when (`waiting_for`)."""
+    jobs = get_job_store()
+    jobs.update(
         job.account_id, job.job_id, {"status": "running", "started_at": now_iso()}, only_if_status=("queued", "failed")
     )
     source = get_source_store().get(job.account_id, job.data_source_uuid) or {}
     running_id = source.get("current_job_id") or job.running_job_id  # fixed once the source is `deleting`
+    deleted = jobs.get(job.account_id, job.job_id) or {}
+    waiting = _waiting(job, source, running_id, deleted)
+    if waiting is None:
+        if deleted.get("waiting_for"):
+            jobs.set_waiting_for(job.account_id, job.job_id, None)
+        return {"stopped": True, "wait_seconds": 0}
+    reason, until, seconds = waiting
+    if deleted.get("waiting_for") != {"reason": reason, "until": until}:
+        jobs.set_waiting_for(job.account_id, job.job_id, reason, until)
+    return {"stopped": False, "wait_seconds": seconds}
+
+
+def _waiting(
+    job: PurgeJob, source: dict[str, Any], running_id: str | None, deleted: dict[str, Any]
+) -> tuple[str, str, int] | None:
+    """(what for, until when, seconds before looking again), or None when nothing is left to wait for."""
     if not running_id:
-        return {"stopped": True, "wait_seconds": 0}
+        return None
     running = get_job_store().get(job.account_id, running_id) or {}
-    deleted = get_job_store().get(job.account_id, job.job_id) or {}
-    waited = (now() - parse_iso(deleted.get("created_at") or now_iso())).total_seconds()
-    if waited >= MAX_WAIT_SECONDS:  # a job whose execution died never reports: nothing of it runs any more
-        return {"stopped": True, "wait_seconds": 0}
+    created = parse_iso(deleted.get("created_at") or now_iso())
+    if (now() - created).total_seconds() >= MAX_WAIT_SECONDS:  # a job whose execution died never reports
+        return None
+    name = JOB_NAMES.get(str(running.get("kind")), "job")
     if running.get("status") in ("queued", "running"):
-        return {"stopped": False, "wait_seconds": 2}
+        until = iso(created + timedelta(seconds=MAX_WAIT_SECONDS))
+        return f"the running {name} to stop", until, 2
     settle = float((source.get("options") or {}).get("max_retry_seconds", 300)) + 3 * get_settings().checkpoint_seconds
-    since = (now() - parse_iso(running.get("finished_at") or now_iso())).total_seconds()
+    stopped_at = parse_iso(running.get("finished_at") or now_iso())
+    since = (now() - stopped_at).total_seconds()
     if since < settle:
-        return {"stopped": False, "wait_seconds": int(settle - since) + 1}
-    return {"stopped": True, "wait_seconds": 0}
+        until = iso(min(stopped_at + timedelta(seconds=settle), created + timedelta(seconds=MAX_WAIT_SECONDS)))
+        return f"the stopped {name}'s workers", until, int(settle - since) + 1
+    return None
 
 
 def plan(job: PurgeJob) -> dict[str, Any]:

@@ -16,15 +16,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sourcesync import errors
 from sourcesync.aws import client
-from sourcesync.clock import now_iso
+from sourcesync.clock import iso, now_iso
+from sourcesync.clock import now as clock_now
 from sourcesync.config import get_settings
 from sourcesync.log import logger
+from sourcesync.pipeline import failures
+from sourcesync.pipeline.failures import GenerationConflictError, JobCancelledError, SourceDeletedError
 from sourcesync.pipeline.manifests import Entry, Manifest, get_manifest_store
 from sourcesync.records import RECORD_MODEL, AnyRecord, RecordKind
 from sourcesync.services import connections
@@ -46,18 +49,6 @@ from sourcesync.store.sources import get_source_store
 EVENTS_PER_ITERATION = 7
 ITERATION_BUDGET_PER_EXECUTION = 3000
 WRITE_BATCH = 100
-
-
-class JobCancelledError(errors.SourceSyncError):
-    code = "cancelled"
-
-
-class SourceDeletedError(errors.SourceSyncError):
-    code = "source_deleted"
-
-
-class GenerationConflictError(errors.SourceSyncError):
-    code = "generation_conflict"
 
 
 class JobContext(BaseModel):
@@ -91,19 +82,7 @@ def _put_work(job_id: str, sk: str, values: dict[str, Any]) -> None:
 
 
 def work_items(job_id: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {
-        "TableName": get_settings().jobs_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}),
-        "ConsistentRead": True,
-    }
-    while True:
-        answer = ddb().query(**request)
-        items.extend(from_item(i) for i in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return items
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return get_job_store().work_items(job_id)
 
 
 def _ensure_live(job: JobContext) -> dict[str, Any]:
@@ -441,10 +420,12 @@ def commit(job: JobContext) -> dict[str, Any]:
         "Update": {
             "TableName": settings.jobs_table,
             "Key": job_key(job.account_id, job.job_id),
-            "UpdateExpression": "SET committed = :true, committed_at = :now",
+            "UpdateExpression": "SET committed = :true, committed_at = :now, waiting_for = :wait",
             "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item({":true": True, ":now": now, ":running": "running"}),
+            "ExpressionAttributeValues": to_item(
+                {":true": True, ":now": now, ":running": "running", ":wait": _grace_wait(settings.commit_grace_seconds)}
+            ),
         }
     }
     try:
@@ -464,11 +445,19 @@ def commit(job: JobContext) -> dict[str, Any]:
     return {"committed": True}
 
 
+def _grace_wait(seconds: int) -> dict[str, str] | None:
+    """The job's `waiting_for` during the readers' grace period after the switch (none without one)."""
+    if seconds <= 0:
+        return None
+    return {"reason": "readers of the previous generation", "until": iso(clock_now() + timedelta(seconds=seconds))}
+
+
 # ---------------------------------------------------------------------------------------------- clean up
 def collect_garbage(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
     """After the switch (and the readers' grace period): remove the versions only the old generation
     could see (superseded versions, vanished records and their tombstones) and the old manifests."""
     assert job.generation is not None
+    _set_job(job, {"waiting_for": None})  # the grace period is over
     if job.previous_generation is None:
         return {"removed": 0}
     manifests, records = get_manifest_store(), get_record_store()
@@ -535,6 +524,7 @@ def finish(job: JobContext) -> dict[str, Any]:
         {
             "status": "succeeded",
             "phase": None,
+            "waiting_for": None,
             "finished_at": now_iso(),
             "result": result,
             "progress": _frozen_progress(job),
@@ -546,33 +536,23 @@ def finish(job: JobContext) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- abort
-ERROR_CODES = {
-    "CredentialsInvalidError": ("failed", "credentials_invalid", "The provider refused the source's credentials."),
-    "ProviderUnavailableError": (
-        "failed",
-        "provider_unavailable",
-        "The provider kept failing for longer than max_retry_seconds.",
-    ),
-    "JobCancelledError": ("cancelled", "cancelled", "The job was cancelled."),
-    "SourceDeletedError": ("cancelled", "source_deleted", "The data source was deleted."),
-    "GenerationConflictError": ("failed", "generation_conflict", "Another generation was committed meanwhile."),
-}
-
-
 def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     """Undo a failed or cancelled attempt: remove its partial generation (unless the source is being
     deleted: the purge removes everything), end the job, release the source. The previous generation
-    is untouched throughout."""
-    error_type = (error or {}).get("Error", "States.Runtime")
-    status, code, message = ERROR_CODES.get(error_type, ("failed", "internal_error", f"The job failed ({error_type})."))
+    is untouched throughout. How the job ends (status, error code, the provider's status) is
+    `failures.JOB_ERRORS`'s entry for the exception that stopped it."""
+    status, error_body = failures.job_error(job.job_id, (error or {}).get("Error", "States.Runtime"))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
     if stored_job.get("status") in ("succeeded", "failed", "cancelled"):  # a retried undo: finish releasing
         _release(job)
         _drop_work(job)
         return {"status": stored_job["status"]}
     if stored_job.get("committed"):
-        status, code = "failed", "cleanup_failed"
-        message = "The new data is live; removing what only the old generation held failed."
+        status = "failed"
+        error_body = {
+            "code": "cleanup_failed",
+            "message": "The new data is live; removing what only the old generation held failed.",
+        }
     plan_item = _get_work(job.job_id, "PLAN")
     generation = plan_item["generation"] if plan_item else job.generation
     source = get_source_store().get(job.account_id, job.data_source_uuid)
@@ -600,15 +580,16 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
         {
             "status": status,
             "phase": None,
+            "waiting_for": None,
             "finished_at": now_iso(),
-            "error": {"code": code, "message": message},
+            "error": error_body,
             "progress": _frozen_progress(job),
         },
     )
     if not deleting:
         _release(job)
     _drop_work(job)
-    logger.info("Job ended without committing", job_id=job.job_id, status=status, code=code)
+    logger.info("Job ended without committing", job_id=job.job_id, status=status, code=error_body["code"])
     return {"status": status}
 
 

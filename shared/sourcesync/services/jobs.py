@@ -137,9 +137,18 @@ def present_job(job: Item) -> dict[str, Any]:
             "eta_seconds": progress.get("eta_seconds"),
             "kinds": progress.get("kinds", {}),
         },
+        "waiting_for": _waiting_for(job),
         "result": job.get("result"),
         "error": job.get("error"),
     }
+
+
+def _waiting_for(job: Item) -> dict[str, str] | None:
+    """What a running job waits for and until when (`{"reason", "until"}`), or None."""
+    waiting = job.get("waiting_for")
+    if job["status"] in FINISHED or not isinstance(waiting, dict) or not waiting.get("reason"):
+        return None
+    return {"reason": str(waiting["reason"]), "until": str(waiting.get("until") or "")}
 
 
 def cancel(principal: Principal, job_id: str) -> Item:

@@ -135,6 +135,44 @@ class JobStore:
             raise
         return True
 
+    def raise_percent_shown(self, account_id: str, job_id: str, percent: int) -> None:
+        """Remember the highest percent a running job has shown, so that it never goes down (a no-op
+        when a reader already showed as much, or the job has ended)."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=job_key(account_id, job_id),
+                UpdateExpression="SET percent_shown = :p",
+                ConditionExpression="#status = :running"
+                " AND (attribute_not_exists(percent_shown) OR percent_shown < :p)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":p": percent, ":running": "running"}),
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+
+    def set_waiting_for(self, account_id: str, job_id: str, reason: str | None, until: str | None = None) -> None:
+        """`waiting_for: {"reason", "until"}` while the job waits for something, null once it no longer does."""
+        value = {"reason": reason, "until": until} if reason else None
+        self.update(account_id, job_id, {"waiting_for": value})
+
+    def work_items(self, job_id: str) -> list[Item]:
+        """The work items of a job (its plan, its partitions' checkpoints, ...), read consistently."""
+        items: list[Item] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}),
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = ddb().query(**request)
+            items.extend(from_item(i) for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def request_cancel(self, account_id: str, job_id: str) -> bool:
         """Flag a running job for cancellation (its workers and its commit check the flag)."""
         try:
