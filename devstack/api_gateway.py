@@ -382,14 +382,14 @@ class ApiGateway:
         matched = self.match(request)
         if matched is None:
             return _message(404, "Not Found")
+        if not self.throttle.allow(matched[0]):  # API Gateway throttles before it reads the request
+            return _message(429, "Too Many Requests")
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             return _message(413, "Request Entity Too Large")
         if length is None and len(request.stream.read(MAX_BODY_BYTES + 1)) > MAX_BODY_BYTES:
             return _message(413, "Request Entity Too Large")
         route, path_parameters = matched
-        if not self.throttle.allow(route):
-            return _message(429, "Too Many Requests")
         v2 = route.payload_format != "1.0"
         info = RequestInfo(str(uuid.uuid4()), datetime.now(UTC), self.api_id, self.stage if v2 else self.rest_stage)
         builder = build_v2_event if v2 else build_v1_event
