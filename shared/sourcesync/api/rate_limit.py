@@ -9,10 +9,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from sourcesync.services.rate_limit import count_request
+from sourcesync.store.accounts import Principal
 
 
 def limit_requests(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    caller = app.context.get("principal")
+    caller: Principal | None = app.context.get("principal")
     if caller is not None:  # unauthenticated routes (if any) are left to the stage's throttling
         count_request(caller.account_id)
     return next_middleware(app)
