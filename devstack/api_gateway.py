@@ -4,8 +4,9 @@ For each request: match a route of the template (`/v1/data_sources/{uuid}`, gree
 build the proxy event (HTTP API payload format 2.0; 1.0 for REST `Api` events or PayloadFormatVersion 1.0),
 call the function through `devstack.lambda_runtime` (the same loader moto's Lambda uses) and write its answer
 the way API Gateway does. API Gateway's own answers: no route 404 `{"message":"Not Found"}`, a body over
-10 MB 413 `{"message":"Request Entity Too Large"}`, a crashed or malformed handler 500
-`{"message":"Internal Server Error"}` (the traceback goes to the log).
+10 MB 413 `{"message":"Request Entity Too Large"}`, a route over the stage's throttling (the HttpApi's
+`DefaultRouteSettings`: a token bucket per route) 429 `{"message":"Too Many Requests"}`, a crashed or
+malformed handler 500 `{"message":"Internal Server Error"}` (the traceback goes to the log).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,7 @@ from werkzeug.wrappers import Request, Response
 
 from devstack import ACCOUNT_ID
 from devstack.lambda_runtime import RUNTIME, LambdaRuntime
-from devstack.template import RouteSpec
+from devstack.template import RouteSpec, Throttling
 
 LOG = logging.getLogger("devstack.api")
 
@@ -265,6 +266,49 @@ def _message(status: int, message: str) -> Response:
     )
 
 
+class TokenBucket:
+    """API Gateway's throttling algorithm: a bucket of `burst` tokens refilled at `rate` per second; a request
+    takes one token or is throttled."""
+
+    def __init__(self, throttling: Throttling, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = throttling.rate
+        self.burst = throttling.burst
+        self._clock = clock
+        self._tokens = throttling.burst
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+class StageThrottle:
+    """The stage's route throttling: one token bucket per route (API Gateway applies `DefaultRouteSettings`
+    to each route of the stage), for every caller together."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._guard = threading.Lock()
+
+    def allow(self, route: RouteSpec) -> bool:
+        if route.throttling is None:
+            return True
+        key = (route.api_logical_id, route.route_key)
+        with self._guard:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(route.throttling, self._clock)
+        return bucket.take()
+
+
 class ApiGateway:
     """The WSGI app of the local API, and its threaded server."""
 
@@ -276,8 +320,10 @@ class ApiGateway:
         api_id: str = "devstack01",
         stage: str = "$default",
         rest_stage: str = "Prod",
+        throttle: StageThrottle | None = None,
     ) -> None:
         self.runtime = runtime
+        self.throttle = throttle or StageThrottle()
         self.api_id = api_id
         self.stage = stage
         self.rest_stage = rest_stage
@@ -336,6 +382,8 @@ class ApiGateway:
         matched = self.match(request)
         if matched is None:
             return _message(404, "Not Found")
+        if not self.throttle.allow(matched[0]):  # API Gateway throttles before it reads the request
+            return _message(429, "Too Many Requests")
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             return _message(413, "Request Entity Too Large")

@@ -199,6 +199,14 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class Throttling:
+    """An HTTP API stage's route throttling (`DefaultRouteSettings`): a token bucket per route."""
+
+    rate: float  # requests per second, steady state (inf: none set)
+    burst: float  # the bucket's size (inf: none set)
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     function_logical_id: str
     function_name: str
@@ -207,6 +215,7 @@ class RouteSpec:
     path: str  # "/v1/data_sources/{uuid}", "/{proxy+}" or "$default"
     api_logical_id: str
     payload_format: str = "2.0"  # "1.0" for REST (Api) events or PayloadFormatVersion 1.0
+    throttling: Throttling | None = None  # the HTTP API's DefaultRouteSettings, if it sets any
 
     @property
     def route_key(self) -> str:
@@ -706,10 +715,25 @@ class Template:
                 method = "ANY"
             path = str(props.get("Path", "$default"))
             payload_format = str(props.get("PayloadFormatVersion", "2.0")) if is_http else "1.0"
+            throttling = self.route_throttling(api_id) if is_http else None
             routes.append(
-                RouteSpec(owner_id, self.physical_name(owner_id), event_id, method, path, api_id, payload_format)
+                RouteSpec(
+                    owner_id, self.physical_name(owner_id), event_id, method, path, api_id, payload_format, throttling
+                )
             )
         return routes
+
+    def route_throttling(self, api_logical_id: str) -> Throttling | None:
+        """The HttpApi's `DefaultRouteSettings` throttling (None when it sets none, or the API is implicit)."""
+        if api_logical_id not in self.resources:
+            return None
+        settings = self.resolve(self.properties(api_logical_id).get("DefaultRouteSettings") or {})
+        rate, burst = settings.get("ThrottlingRateLimit"), settings.get("ThrottlingBurstLimit")
+        if rate is None and burst is None:
+            return None
+        return Throttling(
+            rate=float("inf") if rate is None else float(rate), burst=float("inf") if burst is None else float(burst)
+        )
 
     def layer_dirs(self) -> list[Path]:
         """Local ContentUri directories of the template's layers (importable like /opt/python on Lambda)."""

@@ -80,6 +80,16 @@ class IdempotencyInProgressError(SourceSyncError):
     code = "idempotency_in_progress"
 
 
+class RateLimitedError(SourceSyncError):
+    """The account made more requests than its limit allows in the current window (429, `Retry-After`)."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Too many requests for this account; retry after {retry_after_seconds} s.")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ConflictError(SourceSyncError):
     code = "conflict"
 

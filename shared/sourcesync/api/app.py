@@ -15,7 +15,8 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ValidationError
 
 from sourcesync import errors
-from sourcesync.api.errors import error_body, status_of, validation_details
+from sourcesync.api.errors import error_body, headers_of, status_of, validation_details
+from sourcesync.api.rate_limit import limit_requests
 from sourcesync.config import get_settings
 from sourcesync.services.accounts import authenticate
 from sourcesync.store.accounts import Principal
@@ -139,11 +140,12 @@ def create_app(*routers: Router) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(strip_prefixes=None)
     for router in routers:
         app.include_router(router)
-    app.use(middlewares=[_authenticate, _idempotency])
+    app.use(middlewares=[_authenticate, limit_requests, _idempotency])
 
     @app.exception_handler(errors.SourceSyncError)
     def _domain_error(error: errors.SourceSyncError) -> Response[str]:
-        return json_response(status_of(error), error_body(error.code, error.message, request_id(app), **error.extra))
+        body = error_body(error.code, error.message, request_id(app), **error.extra)
+        return json_response(status_of(error), body, headers=headers_of(error))
 
     @app.exception_handler(ValidationError)
     def _invalid(error: ValidationError) -> Response[str]:

@@ -16,6 +16,7 @@ HTTP_STATUS: dict[type[errors.SourceSyncError], int] = {
     errors.IdempotencyInProgressError: 409,
     errors.PayloadTooLargeError: 413,
     errors.UnprocessableError: 422,
+    errors.RateLimitedError: 429,
 }
 
 
@@ -24,6 +25,13 @@ def status_of(error: errors.SourceSyncError) -> int:
         if cls in HTTP_STATUS:
             return HTTP_STATUS[cls]
     return 500
+
+
+def headers_of(error: errors.SourceSyncError) -> dict[str, str] | None:
+    """Headers an error's answer carries besides its body: `Retry-After` on a 429."""
+    if isinstance(error, errors.RateLimitedError):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
 
 
 def error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
