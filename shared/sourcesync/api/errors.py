@@ -11,10 +11,12 @@ HTTP_STATUS: dict[type[errors.SourceSyncError], int] = {
     errors.UnauthorizedError: 401,
     errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
+    errors.MethodNotAllowedError: 405,
     errors.JobRunningError: 409,
     errors.ConflictError: 409,
     errors.IdempotencyInProgressError: 409,
     errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
     errors.UnprocessableError: 422,
 }
 
@@ -24,6 +26,13 @@ def status_of(error: errors.SourceSyncError) -> int:
         if cls in HTTP_STATUS:
             return HTTP_STATUS[cls]
     return 500
+
+
+def headers_of(error: errors.SourceSyncError) -> dict[str, str] | None:
+    """The headers an error's answer carries: `Allow` on a 405 (RFC 9110)."""
+    if isinstance(error, errors.MethodNotAllowedError):
+        return {"Allow": ", ".join(error.allow)}
+    return None
 
 
 def error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from sourcesync import fields
+from sourcesync.ids import ID_BODY
 from sourcesync.schedule import ScheduleError, validate
 from sourcesync.systems import System
 
@@ -70,27 +72,61 @@ class DataSourceUpdateRequest(_Request):
     _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
 
 
-class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+# Path ids, one type a kind (`ds_` and 26 base32 characters): checked for shape before any store is asked,
+# so that no length or character reaches a key.
+DataSourceId = Annotated[str, Field(pattern=f"^ds_{ID_BODY}$", description="A data source's uuid (`ds_…`).")]
+JobId = Annotated[str, Field(pattern=f"^job_{ID_BODY}$", description="A job's id (`job_…`).")]
+CustomerId = Annotated[str, Field(pattern=f"^cus_{ID_BODY}$", description="A customer's uuid (`cus_…`).")]
+SubscriptionId = Annotated[str, Field(pattern=f"^sub_{ID_BODY}$", description="A subscription's uuid (`sub_…`).")]
+MrrEditId = Annotated[str, Field(pattern=f"^mre_{ID_BODY}$", description="An MRR edit's id (`mre_…`).")]
 
+
+def _exact_boolean(value: Any) -> Any:
+    """Query-string booleans are exactly `true` or `false`: a typo must never mean "no"."""
+    if isinstance(value, bool):
+        return value
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise ValueError("must be exactly true or false")
+
+
+QueryBoolean = Annotated[bool, BeforeValidator(_exact_boolean)]
+
+
+class _Query(BaseModel):
+    """A query string: unknown parameters are refused like unknown body fields (a misspelt `dry_run`
+    must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoQuery(_Query):
+    """Routes that take no query parameters."""
+
+
+class PageQuery(_Query):
     per_page: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = None
+    cursor: Annotated[fields.ExternalId, Field(max_length=1000)] | None = None
 
 
 class CustomerQuery(PageQuery):
-    data_source_uuid: str | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    data_source_uuid: DataSourceId | None = None
+    external_id: fields.ExternalId | None = None
     as_of: date | None = None
 
 
-class AsOfQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class AsOfQuery(_Query):
     as_of: date | None = None
 
 
-ExternalIdField = Annotated[str, Field(min_length=1, max_length=255)]
-UuidField = Annotated[str, Field(min_length=1, max_length=64)]
+class DryRunQuery(_Query):
+    dry_run: QueryBoolean = False
+
+
+ExternalIdField = fields.ExternalId
+UuidField = Annotated[fields.ExternalId, Field(max_length=64)]
 
 
 class CustomerRef(_Request):
@@ -136,7 +172,7 @@ class SubscriptionsRequest(_Request):
 class MrrEditRequest(_Request):
     """An MRR (integer cents) for a subscription from `from` to `to` (inclusive; null: from then on)."""
 
-    mrr: int = Field(ge=0, le=10**13)
+    mrr: fields.NonNegativeCents
     from_: date = Field(alias="from")
     to: date | None = None
 
@@ -152,6 +188,16 @@ class JobProgress(BaseModel):
     kinds: dict[str, JobProgressKind]
 
 
+class JobWaitingFor(BaseModel):
+    reason: str
+    until: str | None
+
+
+class JobCleanup(BaseModel):
+    status: Literal["pending", "running", "done"]
+    until: str | None
+
+
 class JobResponse(BaseModel):
     id: str
     kind: Literal["import", "resync_source", "resync_customer", "delete_source", "reprocess"]
@@ -163,8 +209,10 @@ class JobResponse(BaseModel):
     started_at: str | None
     finished_at: str | None
     progress: JobProgress
+    waiting_for: JobWaitingFor | None
+    cleanup: JobCleanup | None
     result: dict[str, Any] | None
-    error: dict[str, str] | None
+    error: dict[str, Any] | None
 
 
 class DataSourceCounts(BaseModel):
@@ -198,3 +246,72 @@ class PageResponse(BaseModel):
     entries: list[Any]
     has_more: bool
     cursor: str | None
+
+
+class _Open(BaseModel):
+    """A response whose every field is not modelled here: the named ones are, the rest may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DataSourcePage(PageResponse):
+    entries: list[DataSourceResponse]
+
+
+class JobPage(PageResponse):
+    entries: list[JobResponse]
+
+
+class CustomerResponse(_Open):
+    uuid: str
+
+
+class CustomerPage(PageResponse):
+    entries: list[CustomerResponse]
+
+
+class SubscriptionResponse(_Open):
+    uuid: str
+
+
+class OverlayResponse(_Open):
+    id: str
+    kind: str
+
+
+class DeletePreviewResponse(BaseModel):
+    counts: DataSourceCounts
+    overlays_affected: Any
+
+
+class ResyncPreviewResponse(BaseModel):
+    overlays_removed: Any
+
+
+class ImportedRecord(BaseModel):
+    external_id: str
+    uuid: str
+
+
+class ImportResponse(BaseModel):
+    entries: list[ImportedRecord]
+
+
+class ErrorDetail(BaseModel):
+    loc: str
+    msg: str
+
+
+class ErrorInfo(_Open):
+    """`code` names the rule (the table in docs/api.md); some codes add fields (`job_id`, `edit_id`)."""
+
+    code: str
+    message: str
+    request_id: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx the API function answers."""
+
+    error: ErrorInfo

@@ -137,6 +137,8 @@ def present_job(job: Item) -> dict[str, Any]:
             "eta_seconds": progress.get("eta_seconds"),
             "kinds": progress.get("kinds", {}),
         },
+        "waiting_for": job.get("waiting_for"),
+        "cleanup": job.get("cleanup"),
         "result": job.get("result"),
         "error": job.get("error"),
     }
