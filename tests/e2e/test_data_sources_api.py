@@ -213,6 +213,8 @@ def test_jobs_are_readable_and_listed_per_source_newest_first(api: Client, stack
         "started_at",
         "finished_at",
         "progress",
+        "waiting_for",
+        "cleanup",
         "result",
         "error",
     }

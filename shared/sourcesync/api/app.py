@@ -114,6 +114,9 @@ def _check_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
     if body and not _is_json(app, body):
         raise errors.UnsupportedMediaTypeError("Request bodies are JSON: send Content-Type: application/json.")
     if not valid_path_parameters(operation, app.context.get("_route_args", {})):
+        allow = allowed_methods(app.current_event.path)
+        if allow and operation.method not in allow:  # GET /v1/customers/merges: a resource, not a customer id
+            raise errors.MethodNotAllowedError(operation.method, allow)
         raise errors.NotFoundError("No such resource: an id in the path is not one this API gives out.")
     parse_query(app, operation.query)
     return next_middleware(app)

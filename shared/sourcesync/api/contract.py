@@ -70,6 +70,18 @@ _SOURCE_LINKS = {
         ("ImportInvoices", "importInvoices"),
     )
 }
+_CUSTOMER_LINKS = {
+    "GetCustomer": Link("getCustomer", {"uuid": "$response.body#/entries/0/uuid"}),
+    "ConnectSubscriptions": Link("connectSubscriptions", {"uuid": "$response.body#/entries/0/uuid"}),
+    "DisconnectSubscriptions": Link("disconnectSubscriptions", {"uuid": "$response.body#/entries/0/uuid"}),
+    "ResyncCustomer": Link(
+        "resyncCustomer", {"uuid": "$request.path.uuid", "customer_uuid": "$response.body#/entries/0/uuid"}
+    ),
+}
+_SUBSCRIPTION_LINKS = {
+    "GetSubscription": Link("getSubscription", {"uuid": "$response.body#/subscriptions/0/uuid"}),
+    "AddMrrEdit": Link("addMrrEdit", {"uuid": "$response.body#/subscriptions/0/uuid"}),
+}
 _JOB_LINKS = {
     "GetJob": Link("getJob", {"job_id": "$response.body#/id"}),
     "CancelJob": Link("cancelJob", {"job_id": "$response.body#/id"}),
@@ -217,6 +229,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: m.CustomerResponse},
         params={"uuid": m.CustomerId},
         query=m.AsOfQuery,
+        links={200: _SUBSCRIPTION_LINKS},
         tag="customers",
     ),
     Operation(
@@ -270,6 +283,11 @@ OPERATIONS: tuple[Operation, ...] = (
         params={"uuid": m.SubscriptionId},
         body=m.MrrEditRequest,
         errors=(409, 422),
+        links={
+            201: {
+                "DeleteMrrEdit": Link("deleteMrrEdit", {"uuid": "$request.path.uuid", "edit_id": "$response.body#/id"})
+            }
+        },
         tag="manual data",
     ),
     Operation(
@@ -291,6 +309,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=_DS,
         body=ImportCustomersRequest,
         errors=(409, 422),
+        links={201: _CUSTOMER_LINKS},
         tag="import",
     ),
     Operation(
@@ -329,8 +348,14 @@ def _path_pattern(path: str) -> re.Pattern[str]:
 
 
 def allowed_methods(path: str) -> list[str]:
-    """The methods of the operations whose path template matches `path` (empty: no such resource)."""
-    return sorted({op.method for op in OPERATIONS if _path_pattern(op.path).match(path)})
+    """The methods of the resource at `path` (empty: no such resource). Where templates overlap
+    (`/v1/customers/merges` and `/v1/customers/{uuid}`), the one with the fewest parameters is the
+    resource, as API Gateway routes the most specific match."""
+    matches = [op for op in OPERATIONS if _path_pattern(op.path).match(path)]
+    if not matches:
+        return []
+    fewest = min(op.path.count("{") for op in matches)
+    return sorted({op.method for op in matches if op.path.count("{") == fewest})
 
 
 def operation_of(method: str, route_path: str) -> Operation | None:

@@ -6,6 +6,7 @@ silent coercion. Responses are built from stored items by `present_*` in the ser
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -92,7 +93,30 @@ def _exact_boolean(value: Any) -> Any:
     raise ValueError("must be exactly true or false")
 
 
+def _decimal_digits(value: Any) -> Any:
+    """Query-string integers are decimal digits (no sign, spaces, exponent or fraction)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,9}", value):
+            raise ValueError("must be a whole number written in digits")
+        return int(value)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Query-string dates are YYYY-MM-DD (not a number of seconds, not a date-time)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date written YYYY-MM-DD") from None
+    return value
+
+
 QueryBoolean = Annotated[bool, BeforeValidator(_exact_boolean)]
+QueryInteger = Annotated[int, BeforeValidator(_decimal_digits)]
+QueryDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class _Query(BaseModel):
@@ -107,18 +131,18 @@ class NoQuery(_Query):
 
 
 class PageQuery(_Query):
-    per_page: int = Field(default=50, ge=1, le=200)
+    per_page: QueryInteger = Field(default=50, ge=1, le=200)
     cursor: Annotated[fields.ExternalId, Field(max_length=1000)] | None = None
 
 
 class CustomerQuery(PageQuery):
     data_source_uuid: DataSourceId | None = None
     external_id: fields.ExternalId | None = None
-    as_of: date | None = None
+    as_of: QueryDate | None = None
 
 
 class AsOfQuery(_Query):
-    as_of: date | None = None
+    as_of: QueryDate | None = None
 
 
 class DryRunQuery(_Query):
