@@ -4,6 +4,7 @@ gateway's `$default`, and the OpenAPI document in docs/."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from devstack.api_gateway import ApiGateway
 from devstack.stack import load_template
 from sourcesync.api.app import create_app
 from sourcesync.api.contract import OPERATIONS, allowed_methods, operation_of, valid_path_parameters
-from sourcesync.api.models import DryRunQuery, PageQuery
+from sourcesync.api.models import CustomerQuery, DryRunQuery, PageQuery
 from sourcesync.api.openapi import document
 from sourcesync.api.routes import (
     customers,
@@ -76,6 +77,7 @@ def test_allowed_methods_and_path_shapes() -> None:
     assert allowed_methods(f"/v1/data_sources/{ID}") == ["DELETE", "GET", "PATCH"]
     assert allowed_methods("/v1/data_sources") == ["GET", "POST"]
     assert allowed_methods("/v1/data_sources/a/b/c") == []
+    assert allowed_methods("/v1/customers/merges") == ["POST"]  # not the GET of /v1/customers/{uuid}
     operation = operation_of("GET", "/v1/data_sources/<uuid>")
     assert operation is not None
     assert valid_path_parameters(operation, {"uuid": ID})
@@ -95,6 +97,30 @@ def test_query_booleans_are_exactly_true_or_false(value: str) -> None:
 def test_unknown_query_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="per_pages"):
         PageQuery.model_validate({"per_pages": "5"})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"per_page": " 5"},
+        {"per_page": "5.0"},
+        {"per_page": "1e1"},
+        {"per_page": "5,5"},
+        {"as_of": "0"},
+        {"as_of": "2026-02-30"},
+        {"as_of": "2026-01-01T00:00:00"},
+        {"external_id": "a\x00"},
+        {"cursor": ""},
+    ],
+)
+def test_query_numbers_dates_and_strings_are_written_one_way(query: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=next(iter(query))):
+        CustomerQuery.model_validate(query)
+
+
+def test_well_written_queries_parse() -> None:
+    parsed = CustomerQuery.model_validate({"per_page": "7", "as_of": "2026-02-28", "external_id": "c-1"})
+    assert (parsed.per_page, parsed.as_of, parsed.external_id) == (7, date(2026, 2, 28), "c-1")
 
 
 def test_docs_openapi_json_is_the_generated_document() -> None:
