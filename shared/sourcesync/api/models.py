@@ -132,7 +132,7 @@ class NoQuery(_Query):
 
 class PageQuery(_Query):
     per_page: QueryInteger = Field(default=50, ge=1, le=200)
-    cursor: Annotated[fields.ExternalId, Field(max_length=1000)] | None = None
+    cursor: fields.ExternalId | None = None
 
 
 class CustomerQuery(PageQuery):
