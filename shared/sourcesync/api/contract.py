@@ -5,6 +5,7 @@ strings, before any handler runs), the 404/405 answers for routes nobody serves,
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -13,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from sourcesync.api import models as m
-from sourcesync.api.import_models import ImportCustomersRequest, ImportInvoicesRequest, ImportPlansRequest
 
 #: What any authenticated operation may answer besides its own codes: a bad path id or query (404/400), no
 #: key (401), the wrong role (403), a body over 1 MB (413), a body that is not JSON (415), too many
@@ -35,10 +35,10 @@ class Operation:
     path: str  # "/v1/data_sources/{uuid}"
     operation_id: str
     summary: str
-    responses: dict[int, type[BaseModel] | None]  # success statuses; None: no body
+    responses: dict[int, str | None]  # success status -> its model ("module:Class" in sourcesync.api); None: no body
     params: dict[str, Any] = field(default_factory=dict)  # path parameter -> its type
     query: type[BaseModel] = m.NoQuery
-    body: type[BaseModel] | None = None
+    body: str | None = None  # "module:Class" in sourcesync.api: what the handler validates its body with
     body_required: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond COMMON_ERRORS
     public: bool = False
@@ -102,8 +102,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources",
         "createDataSource",
         "Create a data source; other systems than `custom` start their first import.",
-        {201: m.DataSourceCreatedResponse},
-        body=m.DataSourceCreateRequest,
+        {201: "models:DataSourceCreatedResponse"},
+        body="models:DataSourceCreateRequest",
         errors=(409, 422),
         links={201: _SOURCE_LINKS},
         tag="data sources",
@@ -113,7 +113,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources",
         "listDataSources",
         "The account's data sources, in creation order.",
-        {200: m.DataSourcePage},
+        {200: "responses:DataSourcePage"},
         query=m.PageQuery,
         tag="data sources",
     ),
@@ -122,7 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}",
         "getDataSource",
         "One data source.",
-        {200: m.DataSourceResponse},
+        {200: "models:DataSourceResponse"},
         params=_DS,
         tag="data sources",
     ),
@@ -131,9 +131,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}",
         "updateDataSource",
         "Change what the body names: name, schedule, credentials (checked first), options.",
-        {200: m.DataSourceResponse},
+        {200: "models:DataSourceResponse"},
         params=_DS,
-        body=m.DataSourceUpdateRequest,
+        body="models:DataSourceUpdateRequest",
         errors=(409, 422),
         tag="data sources",
     ),
@@ -142,7 +142,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}",
         "deleteDataSource",
         "Erase a data source (202 with the delete job); `dry_run=true` only says what would go (200).",
-        {202: m.JobResponse, 200: m.DeletePreviewResponse},
+        {202: "models:JobResponse", 200: "responses:DeletePreviewResponse"},
         params=_DS,
         query=m.DryRunQuery,
         errors=(409, 422),
@@ -154,7 +154,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}/resync",
         "resyncDataSource",
         "Re-sync a data source (202 with the job); `dry_run=true` only says what manual data would go (200).",
-        {202: m.JobResponse, 200: m.ResyncPreviewResponse},
+        {202: "models:JobResponse", 200: "responses:ResyncPreviewResponse"},
         params=_DS,
         query=m.DryRunQuery,
         errors=(409, 422),
@@ -166,7 +166,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}/reprocess",
         "reprocessDataSource",
         "Support keys only: rebuild derived data from the stored records (202 with the job).",
-        {202: m.JobResponse},
+        {202: "models:JobResponse"},
         params=_DS,
         errors=(409, 422),
         links={202: _JOB_LINKS},
@@ -177,7 +177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}/customers/{customer_uuid}/resync",
         "resyncCustomer",
         "Re-sync one customer of a data source (202 with the job).",
-        {202: m.JobResponse},
+        {202: "models:JobResponse"},
         params={"uuid": m.DataSourceId, "customer_uuid": m.CustomerId},
         errors=(409, 422),
         links={202: _JOB_LINKS},
@@ -188,7 +188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/data_sources/{uuid}/jobs",
         "listDataSourceJobs",
         "A data source's jobs, newest first.",
-        {200: m.JobPage},
+        {200: "responses:JobPage"},
         params=_DS,
         query=m.PageQuery,
         tag="jobs",
@@ -198,7 +198,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/jobs/{job_id}",
         "getJob",
         "One job.",
-        {200: m.JobResponse},
+        {200: "models:JobResponse"},
         params={"job_id": m.JobId},
         tag="jobs",
     ),
@@ -207,7 +207,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/jobs/{job_id}/cancel",
         "cancelJob",
         "Ask a running job to stop (202); 409 once it has finished or committed.",
-        {202: m.JobResponse},
+        {202: "models:JobResponse"},
         params={"job_id": m.JobId},
         errors=(409,),
         tag="jobs",
@@ -217,7 +217,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/customers",
         "listCustomers",
         "Customers of one source or of every source of the account.",
-        {200: m.CustomerPage},
+        {200: "responses:CustomerPage"},
         query=m.CustomerQuery,
         tag="customers",
     ),
@@ -226,7 +226,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/customers/{uuid}",
         "getCustomer",
         "One customer with its subscriptions, invoices and manual data.",
-        {200: m.CustomerResponse},
+        {200: "responses:CustomerResponse"},
         params={"uuid": m.CustomerId},
         query=m.AsOfQuery,
         links={200: _SUBSCRIPTION_LINKS},
@@ -237,8 +237,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/customers/merges",
         "mergeCustomers",
         "Merge one customer into another.",
-        {200: m.CustomerResponse},
-        body=m.MergeRequest,
+        {200: "responses:CustomerResponse"},
+        body="models:MergeRequest",
         errors=(409, 422),
         tag="manual data",
     ),
@@ -247,9 +247,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/customers/{uuid}/connect_subscriptions",
         "connectSubscriptions",
         "Connect subscriptions of a customer.",
-        {200: m.CustomerResponse},
+        {200: "responses:CustomerResponse"},
         params={"uuid": m.CustomerId},
-        body=m.SubscriptionsRequest,
+        body="models:SubscriptionsRequest",
         errors=(409, 422),
         tag="manual data",
     ),
@@ -258,9 +258,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/customers/{uuid}/disconnect_subscriptions",
         "disconnectSubscriptions",
         "Disconnect subscriptions of a customer.",
-        {200: m.CustomerResponse},
+        {200: "responses:CustomerResponse"},
         params={"uuid": m.CustomerId},
-        body=m.SubscriptionsRequest,
+        body="models:SubscriptionsRequest",
         errors=(409, 422),
         tag="manual data",
     ),
@@ -269,7 +269,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/subscriptions/{uuid}",
         "getSubscription",
         "One subscription.",
-        {200: m.SubscriptionResponse},
+        {200: "responses:SubscriptionResponse"},
         params={"uuid": m.SubscriptionId},
         query=m.AsOfQuery,
         tag="manual data",
@@ -279,9 +279,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/subscriptions/{uuid}/mrr_edits",
         "addMrrEdit",
         "Set a subscription's MRR over a period.",
-        {201: m.OverlayResponse},
+        {201: "responses:OverlayResponse"},
         params={"uuid": m.SubscriptionId},
-        body=m.MrrEditRequest,
+        body="models:MrrEditRequest",
         errors=(409, 422),
         links={
             201: {
@@ -305,9 +305,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/import/data_sources/{uuid}/customers",
         "importCustomers",
         "Import API: customers of a `custom` source (all or nothing).",
-        {201: m.ImportResponse},
+        {201: "responses:ImportResponse"},
         params=_DS,
-        body=ImportCustomersRequest,
+        body="import_models:ImportCustomersRequest",
         errors=(409, 422),
         links={201: _CUSTOMER_LINKS},
         tag="import",
@@ -317,9 +317,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/import/data_sources/{uuid}/plans",
         "importPlans",
         "Import API: plans of a `custom` source (all or nothing).",
-        {201: m.ImportResponse},
+        {201: "responses:ImportResponse"},
         params=_DS,
-        body=ImportPlansRequest,
+        body="import_models:ImportPlansRequest",
         errors=(409, 422),
         tag="import",
     ),
@@ -328,9 +328,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/import/data_sources/{uuid}/invoices",
         "importInvoices",
         "Import API: invoices of a `custom` source (all or nothing).",
-        {201: m.ImportResponse},
+        {201: "responses:ImportResponse"},
         params=_DS,
-        body=ImportInvoicesRequest,
+        body="import_models:ImportInvoicesRequest",
         errors=(409, 422),
         tag="import",
     ),
@@ -361,6 +361,15 @@ def allowed_methods(path: str) -> list[str]:
 def operation_of(method: str, route_path: str) -> Operation | None:
     """The operation of a resolver route (`/v1/data_sources/<uuid>`, Powertools' notation)."""
     return BY_ROUTE_KEY.get(f"{method} {route_path.replace('<', '{').replace('>', '}')}")
+
+
+@cache
+def model(reference: str) -> type[BaseModel]:
+    """A body or answer model by its reference ("import_models:ImportPlansRequest"), imported when the
+    OpenAPI document is built: a function's cold start does not pay for models it never validates."""
+    module, _, name = reference.partition(":")
+    found: type[BaseModel] = getattr(importlib.import_module(f"sourcesync.api.{module}"), name)
+    return found
 
 
 @cache

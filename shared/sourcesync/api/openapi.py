@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from sourcesync.api.contract import OPERATIONS, Operation
-from sourcesync.api.models import ErrorResponse
+from sourcesync.api.contract import OPERATIONS, Operation, model
+from sourcesync.api.responses import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 VERSION = "1"
@@ -57,8 +57,8 @@ def _models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for operation in OPERATIONS:
         if operation.body is not None:
-            keys.append((operation.body, "validation"))
-        keys += [(model, "serialization") for model in operation.responses.values() if model is not None]
+            keys.append((model(operation.body), "validation"))
+        keys += [(model(answer), "serialization") for answer in operation.responses.values() if answer is not None]
     return list(dict.fromkeys(keys))
 
 
@@ -68,10 +68,10 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _operation(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    for status, model in sorted(operation.responses.items()):
+    for status, reference in sorted(operation.responses.items()):
         answer: dict[str, Any] = {"description": HTTPStatus(status).phrase}
-        if model is not None:
-            answer["content"] = _json(refs[(model, "serialization")])
+        if reference is not None:
+            answer["content"] = _json(refs[(model(reference), "serialization")])
         elif status != 204:
             answer["content"] = _json({"type": "object"})
         if status == 202:
@@ -99,7 +99,7 @@ def _operation(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     if operation.body is not None:
         out["requestBody"] = {
             "required": operation.body_required,
-            "content": _json(refs[(operation.body, "validation")]),
+            "content": _json(refs[(model(operation.body), "validation")]),
         }
     if operation.public:
         out["security"] = []
