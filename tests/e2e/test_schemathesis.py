@@ -121,6 +121,7 @@ def test_schemathesis_finds_no_5xx_and_no_answer_that_contradicts_the_document(
             "--output-sanitize",
             "false",  # the HAR keeps the (throw-away) keys, to count each account's requests
         ],
+        cwd=tmp_path,  # schemathesis keeps a cache in .schemathesis/ of its working directory
         capture_output=True,
         text=True,
         timeout=240,
