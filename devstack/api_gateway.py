@@ -259,6 +259,11 @@ def response_from_result(result: Any, payload_format: str = "2.0") -> Response:
     return response
 
 
+def _method_routes(route: RouteSpec, method: str) -> bool:
+    """werkzeug lets HEAD match a GET rule; API Gateway routes a method only to its own routes (or ANY)."""
+    return route.method in ("ANY", method.upper())
+
+
 def _message(status: int, message: str) -> Response:
     # API Gateway's own compact JSON: {"message":"Not Found"}
     return Response(
@@ -368,15 +373,22 @@ class ApiGateway:
         return response(environ, start_response)
 
     def match(self, request: Request) -> tuple[RouteSpec, dict[str, str]] | None:
+        """The route API Gateway would pick: a route of the request's path and method, else `$default`
+        (if the API has one), else none (API Gateway's own 404)."""
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match(return_rule=False)
         except (NotFound, MethodNotAllowed):
-            return (self._default, {}) if self._default else None
+            return self._default_route()
         except HTTPException:
             return None
         compiled = self._compiled[str(endpoint)]
+        if not _method_routes(compiled.route, request.method):
+            return self._default_route()
         return compiled.route, {compiled.names[k]: str(v) for k, v in values.items()}
+
+    def _default_route(self) -> tuple[RouteSpec, dict[str, str]] | None:
+        return (self._default, {}) if self._default else None
 
     def handle(self, request: Request) -> Response:
         matched = self.match(request)

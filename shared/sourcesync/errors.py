@@ -36,6 +36,22 @@ class NotFoundError(SourceSyncError):
     code = "not_found"
 
 
+class MethodNotAllowedError(SourceSyncError):
+    """A path the API serves, with a method it does not (405); `allow` lists the methods it does."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, allow: list[str]) -> None:
+        super().__init__(f"{method} is not allowed here; allowed: {', '.join(allow)}.")
+        self.allow = allow
+
+
+class UnsupportedMediaTypeError(SourceSyncError):
+    """A request body that is not JSON (415)."""
+
+    code = "unsupported_media_type"
+
+
 class JobRunningError(SourceSyncError):
     code = "job_running"
 

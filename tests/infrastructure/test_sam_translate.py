@@ -182,7 +182,17 @@ def test_http_api_event_becomes_a_route_and_a_permission(
     integration = operation["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws_proxy"
     assert f"${{{function_id}.Arn}}" in json.dumps(integration["uri"])
-    permission = _resource(translated, f"{function_id}{event_id}Permission", "AWS::Lambda::Permission")
+    # SAM gives a function that has a `$default` route one permission for all its routes (SourceArn `.../*`)
+    default = [
+        e.event_id for e in HTTP_API_EVENTS if e.function_id == function_id and e.properties["Path"] == "$default"
+    ]
+    permission = _resource(
+        translated, f"{function_id}{(default or [event_id])[0]}Permission", "AWS::Lambda::Permission"
+    )
+    if default:
+        assert json.dumps(permission["SourceArn"]).endswith(
+            '/${__Stage__}/*", {"__ApiId__": {"Ref": "HttpApi"}, "__Stage__": "*"}]}'
+        )
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert permission["FunctionName"] == {"Ref": function_id}
 

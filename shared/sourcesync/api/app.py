@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ValidationError
 
 from sourcesync import errors
+from sourcesync.api.contract import Operation, allowed_methods, operation_of, valid_path_parameters
 from sourcesync.api.errors import error_body, headers_of, status_of, validation_details
 from sourcesync.api.rate_limit import limit_requests
 from sourcesync.config import get_settings
@@ -74,11 +75,65 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     body = raw_body(app)
     if len(body) > get_settings().max_body_bytes:
         raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
+    operation = route_operation(app)
+    if operation is None or operation.public:  # a route nobody serves (404/405), or the OpenAPI document
+        return next_middleware(app)
     caller = authenticate(_api_key(app))
     if caller.role == "support" and app.current_event.raw_event.get("routeKey") not in SUPPORT_ROUTES:
         raise errors.ForbiddenError("A support key may only reprocess data sources.")
     app.append_context(principal=caller)
     return next_middleware(app)
+
+
+# ------------------------------------------------------------------------------------ the request contract
+def route_operation(app: APIGatewayHttpResolver) -> Operation | None:
+    """The contract's operation of the route the resolver matched; None when no route matched."""
+    route = app.context.get("_route")
+    return operation_of(app.current_event.http_method.upper(), route.path) if route is not None else None
+
+
+def _is_json(app: APIGatewayHttpResolver, body: bytes) -> bool:
+    media_type = (app.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Before any handler or store: a body is JSON (415), path ids have the shape of their kind (else
+    404: no such thing), and the query string holds only the operation's parameters, well typed (400)."""
+    operation = route_operation(app)
+    if operation is None:
+        return next_middleware(app)
+    body = raw_body(app)
+    if body and not _is_json(app, body):
+        raise errors.UnsupportedMediaTypeError("Request bodies are JSON: send Content-Type: application/json.")
+    if not valid_path_parameters(operation, app.context.get("_route_args", {})):
+        allow = allowed_methods(app.current_event.path)
+        if allow and operation.method not in allow:  # GET /v1/customers/merges: a resource, not a customer id
+            raise errors.MethodNotAllowedError(operation.method, allow)
+        raise errors.NotFoundError("No such resource: an id in the path is not one this API gives out.")
+    parse_query(app, operation.query)
+    return next_middleware(app)
+
+
+def _no_route(app: APIGatewayHttpResolver) -> Response[str]:
+    """404 for a path the API does not serve, 405 (with `Allow`) for a method a served path does not take."""
+    path = app.current_event.path
+    allow = allowed_methods(path)
+    if allow:
+        error: errors.SourceSyncError = errors.MethodNotAllowedError(app.current_event.http_method.upper(), allow)
+    else:
+        error = errors.NotFoundError("No such route.")
+    return json_response(
+        status_of(error), error_body(error.code, error.message, request_id(app), **error.extra), headers_of(error)
+    )
 
 
 @lru_cache(maxsize=4)
@@ -140,7 +195,7 @@ def create_app(*routers: Router) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(strip_prefixes=None)
     for router in routers:
         app.include_router(router)
-    app.use(middlewares=[_authenticate, limit_requests, _idempotency])
+    app.use(middlewares=[_authenticate, limit_requests, _check_request, _idempotency])
 
     @app.exception_handler(errors.SourceSyncError)
     def _domain_error(error: errors.SourceSyncError) -> Response[str]:
@@ -158,7 +213,7 @@ def create_app(*routers: Router) -> APIGatewayHttpResolver:
         return json_response(400, error_body("invalid_request", message, request_id(app), details=details))
 
     @app.not_found
-    def _no_route(_: Exception) -> Response[str]:
-        return json_response(404, error_body("not_found", "No such route.", request_id(app)))
+    def _not_found(_: Exception) -> Response[str]:
+        return _no_route(app)
 
     return app

@@ -11,10 +11,12 @@ HTTP_STATUS: dict[type[errors.SourceSyncError], int] = {
     errors.UnauthorizedError: 401,
     errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
+    errors.MethodNotAllowedError: 405,
     errors.JobRunningError: 409,
     errors.ConflictError: 409,
     errors.IdempotencyInProgressError: 409,
     errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
     errors.UnprocessableError: 422,
     errors.RateLimitedError: 429,
 }
@@ -28,9 +30,11 @@ def status_of(error: errors.SourceSyncError) -> int:
 
 
 def headers_of(error: errors.SourceSyncError) -> dict[str, str] | None:
-    """Headers an error's answer carries besides its body: `Retry-After` on a 429."""
+    """Headers an error's answer carries besides its body: `Retry-After` on a 429, `Allow` on a 405 (RFC 9110)."""
     if isinstance(error, errors.RateLimitedError):
         return {"Retry-After": str(error.retry_after_seconds)}
+    if isinstance(error, errors.MethodNotAllowedError):
+        return {"Allow": ", ".join(error.allow)}
     return None
 
 

@@ -6,11 +6,14 @@ silent coercion. Responses are built from stored items by `present_*` in the ser
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from sourcesync import fields
+from sourcesync.ids import ID_BODY
 from sourcesync.schedule import ScheduleError, validate
 from sourcesync.systems import System
 
@@ -70,27 +73,84 @@ class DataSourceUpdateRequest(_Request):
     _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
 
 
-class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+# Path ids, one type a kind (`ds_` and 26 base32 characters): checked for shape before any store is asked,
+# so that no length or character reaches a key.
+DataSourceId = Annotated[str, Field(pattern=f"^ds_{ID_BODY}$", description="A data source's uuid (`ds_…`).")]
+JobId = Annotated[str, Field(pattern=f"^job_{ID_BODY}$", description="A job's id (`job_…`).")]
+CustomerId = Annotated[str, Field(pattern=f"^cus_{ID_BODY}$", description="A customer's uuid (`cus_…`).")]
+SubscriptionId = Annotated[str, Field(pattern=f"^sub_{ID_BODY}$", description="A subscription's uuid (`sub_…`).")]
+MrrEditId = Annotated[str, Field(pattern=f"^mre_{ID_BODY}$", description="An MRR edit's id (`mre_…`).")]
 
-    per_page: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = None
+
+def _exact_boolean(value: Any) -> Any:
+    """Query-string booleans are exactly `true` or `false`: a typo must never mean "no"."""
+    if isinstance(value, bool):
+        return value
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise ValueError("must be exactly true or false")
+
+
+def _decimal_digits(value: Any) -> Any:
+    """Query-string integers are decimal digits (no sign, spaces, exponent or fraction)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,9}", value):
+            raise ValueError("must be a whole number written in digits")
+        return int(value)
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Query-string dates are YYYY-MM-DD (not a number of seconds, not a date-time)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date written YYYY-MM-DD") from None
+    return value
+
+
+QueryBoolean = Annotated[bool, BeforeValidator(_exact_boolean)]
+QueryInteger = Annotated[int, BeforeValidator(_decimal_digits)]
+QueryDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class _Query(BaseModel):
+    """A query string: unknown parameters are refused like unknown body fields (a misspelt `dry_run`
+    must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoQuery(_Query):
+    """Routes that take no query parameters."""
+
+
+class PageQuery(_Query):
+    per_page: QueryInteger = Field(default=50, ge=1, le=200)
+    cursor: fields.ExternalId | None = None
 
 
 class CustomerQuery(PageQuery):
-    data_source_uuid: str | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    as_of: date | None = None
+    data_source_uuid: DataSourceId | None = None
+    external_id: fields.ExternalId | None = None
+    as_of: QueryDate | None = None
 
 
-class AsOfQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    as_of: date | None = None
+class AsOfQuery(_Query):
+    as_of: QueryDate | None = None
 
 
-ExternalIdField = Annotated[str, Field(min_length=1, max_length=255)]
-UuidField = Annotated[str, Field(min_length=1, max_length=64)]
+class DryRunQuery(_Query):
+    dry_run: QueryBoolean = False
+
+
+ExternalIdField = fields.ExternalId
+UuidField = Annotated[fields.ExternalId, Field(max_length=64)]
 
 
 class CustomerRef(_Request):
@@ -136,7 +196,7 @@ class SubscriptionsRequest(_Request):
 class MrrEditRequest(_Request):
     """An MRR (integer cents) for a subscription from `from` to `to` (inclusive; null: from then on)."""
 
-    mrr: int = Field(ge=0, le=10**13)
+    mrr: fields.NonNegativeCents
     from_: date = Field(alias="from")
     to: date | None = None
 
@@ -144,12 +204,29 @@ class MrrEditRequest(_Request):
 class JobProgressKind(BaseModel):
     done: int
     total: int | None
+    estimated: bool = False
 
 
 class JobProgress(BaseModel):
     percent: int = Field(ge=0, le=100)
     eta_seconds: int | None
     kinds: dict[str, JobProgressKind]
+
+
+class JobWaitingFor(BaseModel):
+    reason: str
+    until: str | None
+
+
+class JobCleanup(BaseModel):
+    status: Literal["pending", "running", "done"]
+    until: str | None
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    provider_status: int | None = None
 
 
 class JobResponse(BaseModel):
@@ -163,8 +240,10 @@ class JobResponse(BaseModel):
     started_at: str | None
     finished_at: str | None
     progress: JobProgress
+    waiting_for: JobWaitingFor | None
+    cleanup: JobCleanup | None
     result: dict[str, Any] | None
-    error: dict[str, str] | None
+    error: JobError | None
 
 
 class DataSourceCounts(BaseModel):

@@ -138,6 +138,7 @@ def present_job(job: Item) -> dict[str, Any]:
             "kinds": progress.get("kinds", {}),
         },
         "waiting_for": _waiting_for(job),
+        "cleanup": job.get("cleanup"),
         "result": job.get("result"),
         "error": job.get("error"),
     }

@@ -5,15 +5,17 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sourcesync.api.app import json_response, principal
+from sourcesync.api.app import json_response, parse_query, principal
+from sourcesync.api.models import DryRunQuery
 from sourcesync.services import jobs, resync
 
 router = Router()
 
 
 def dry_run(source: Router) -> bool:
-    value = (source.current_event.query_string_parameters or {}).get("dry_run", "false").lower()
-    return value in ("true", "1", "yes")
+    """`?dry_run=true` or `?dry_run=false` (the default), nothing else: anything else is a 400, never a
+    real run."""
+    return parse_query(source, DryRunQuery).dry_run
 
 
 def accepted(job: dict[str, object]) -> Response[str]:

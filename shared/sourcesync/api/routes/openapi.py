@@ -1,0 +1,17 @@
+"""GET /v1/openapi.json: the API's OpenAPI 3.1 document (no key needed)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from sourcesync.api.app import json_response
+
+router = Router()
+
+
+@router.get("/v1/openapi.json")
+def get_openapi() -> Response[str]:
+    from sourcesync.api.openapi import document
+
+    return json_response(200, document())
