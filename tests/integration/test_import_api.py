@@ -16,6 +16,7 @@ from sourcesync.errors import InvalidRequestError
 from sourcesync.services import accounts, customers, data_sources, imports
 from sourcesync.store.accounts import Principal
 from sourcesync.store.records import RecordStore, get_record_store
+from sourcesync.store.sources import get_source_store
 
 pytestmark = pytest.mark.integration
 
@@ -326,6 +327,8 @@ def test_concurrent_imports_into_one_source_lose_nothing(principal: Principal, s
     # Then every request's records are there, once, and the counts say so
     assert len(customer_ids(principal, source)) == 6 * 20 + 5
     assert counts(principal, source)["customers"] == 6 * 20 + 5
+    # and the attempts that lost a race left no pending generation behind
+    assert not get_source_store().get(principal.account_id, source).get("pending_generations")
 
 
 def test_a_reimport_leaves_one_version_per_record_behind(principal: Principal, source: str) -> None:

@@ -18,6 +18,8 @@ so a subscription no invoice lists any more is tombstoned too.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -95,7 +97,9 @@ def _run(principal: Principal, uuid: str, build: Callable[[Item, View], _Plan]) 
     """Plan against the committed generation, write the plan at a new pending generation, commit it with
     one conditional write; read again and retry if another request committed meanwhile."""
     sources, store = get_source_store(), get_record_store()
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:  # lost a race: let the others through before reading again (full jitter)
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
         source = _custom_source(principal, uuid)
         account, ds = source["account_id"], source["uuid"]
         view = _view(source)
@@ -129,8 +133,9 @@ def _write_and_commit(
             return True  # the commit went through although its answer was lost
         _remove(store, (v.key(ds) for v in written))
         raise
-    if not committed:
-        _remove(store, (v.key(ds) for v in written))
+    if not committed and _remove(store, (v.key(ds) for v in written)):
+        # Every write was acknowledged and is now deleted: nothing at this generation can ever show up.
+        sources.forget_generation(account, ds, generation)
     return committed
 
 
@@ -139,12 +144,14 @@ def _gone(account: str, ds: str) -> bool:
     return now is None or now.get("status") == "deleting"
 
 
-def _remove(store: RecordStore, keys: Iterable[dict[str, str]]) -> None:
-    """Best effort: what is removed here is invisible to every reader anyway."""
+def _remove(store: RecordStore, keys: Iterable[dict[str, str]]) -> bool:
+    """Best effort (what is removed here is invisible to every reader anyway); False if it failed."""
     try:
         store.delete(list(keys))
     except Exception:
         logger.exception("could not remove invisible record versions; the next import or the purge will")
+        return False
+    return True
 
 
 def _uuid(source: Item, kind: RecordKind, external_id: str) -> str:

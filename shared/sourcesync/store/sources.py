@@ -237,6 +237,21 @@ class SourceStore:
             raise
         return True
 
+    def forget_generation(self, account_id: str, uuid: str, generation: int) -> None:
+        """Take a lost Import API attempt's generation out of `pending_generations`, once every version it
+        wrote is deleted (none can appear later: only that request writes at it), so the set stays small."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="DELETE pending_generations :genset",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":genset": {"NS": [str(generation)]}},
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
         items: list[Item] = []
