@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from sourcesync.api.import_models import ImportCustomersRequest, ImportInvoicesRequest, ImportPlansRequest
 from sourcesync.api.models import DataSourceCreateRequest
-from sourcesync.errors import InvalidRequestError
+from sourcesync.errors import InvalidRequestError, NotFoundError
 from sourcesync.services import accounts, customers, data_sources, imports
 from sourcesync.store.accounts import Principal
 from sourcesync.store.records import RecordStore, get_record_store
@@ -342,3 +342,22 @@ def test_a_reimport_leaves_one_version_per_record_behind(principal: Principal, s
     assert detail(principal, source, "a")["name"] == "A4"
     # superseded versions are removed by the next request that touches the record: a, its latest two, and b
     assert stored_items(source) == 3
+
+
+def test_an_import_racing_a_delete_is_404_and_takes_back_what_it_wrote(
+    principal: Principal, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    push_customers(principal, source, ["c1"])
+    before = stored_items(source)
+    real_batch = RecordStore._batch
+
+    def delete_meanwhile(self: RecordStore, requests: list[dict[str, Any]]) -> None:
+        real_batch(self, requests)
+        if any("PutRequest" in r for r in requests):  # a DELETE lands after the writes, before the commit
+            get_source_store().update(principal.account_id, source, {"status": "deleting"})
+
+    monkeypatch.setattr(RecordStore, "_batch", delete_meanwhile)
+    with pytest.raises(NotFoundError):
+        push_customers(principal, source, [f"late{i}" for i in range(30)])
+    assert stored_items(source) == before  # nothing of the request outlives the purge that follows
+    assert int(get_source_store().get(principal.account_id, source)["counts"]["customers"]) == 1
