@@ -74,3 +74,7 @@ Cents = Annotated[int, Field(ge=-MAX_CENTS, le=MAX_CENTS)]
 #: An amount in cents that cannot be negative (MRR, discounts).
 NonNegativeCents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
 Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+#: Free text of a record a caller imports (an email, a company), at most 500 characters.
+Text = Annotated[str, Field(max_length=500), AfterValidator(_no_control_characters)]
+#: The name of an imported record (a customer, a plan): 1 to 500 characters.
+RecordName = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_control_characters)]

@@ -1,4 +1,8 @@
-"""The Import API's request models (SPEC section 4): up to 1,000 records a request, strict, all or nothing."""
+"""The Import API's request models (SPEC section 4): up to 1,000 records a request, strict, all or nothing.
+
+Built from the shared field types (`sourcesync.fields`): ids and texts without control characters, ISO 4217
+currencies, amounts within `MAX_CENTS` (a number beyond 64 bits is a 400 like any other out of range),
+bounded quantities."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from sourcesync.records import ExternalId
+from sourcesync.fields import Cents, Currency, ExternalId, NonNegativeCents, Quantity, RecordName, Text
 
 MAX_RECORDS = 1000
 
@@ -30,10 +34,6 @@ def _utc_datetime(value: Any) -> Any:
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_utc_datetime)]
-Currency = Annotated[
-    str, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v), Field(pattern=r"^[A-Z]{3}$")
-]
-Text = Annotated[str, Field(max_length=500)]
 
 
 class _Strict(BaseModel):
@@ -42,7 +42,7 @@ class _Strict(BaseModel):
 
 class ImportCustomer(_Strict):
     external_id: ExternalId
-    name: Annotated[str, Field(min_length=1, max_length=500)]
+    name: RecordName
     email: Text | None = None
     company: Text | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
@@ -51,7 +51,7 @@ class ImportCustomer(_Strict):
 
 class ImportPlan(_Strict):
     external_id: ExternalId
-    name: Annotated[str, Field(min_length=1, max_length=500)]
+    name: RecordName
     interval_count: int = Field(ge=1, le=1000)
     interval_unit: Literal["day", "month", "year"]
     currency: Currency | None = None
@@ -63,9 +63,9 @@ class ImportLineItem(_Strict):
     plan_external_id: ExternalId | None = None
     service_period_start: UtcDatetime | None = None
     service_period_end: UtcDatetime | None = None
-    amount_in_cents: int
-    quantity: int = Field(default=1, ge=0)
-    discount_amount_in_cents: int = Field(default=0, ge=0)
+    amount_in_cents: Cents
+    quantity: Quantity = 1
+    discount_amount_in_cents: NonNegativeCents = 0
     cancelled_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
@@ -94,7 +94,7 @@ class ImportTransaction(_Strict):
     type: Literal["payment", "refund"]
     date: UtcDatetime
     result: Literal["successful", "failed"]
-    amount_in_cents: int | None = None
+    amount_in_cents: Cents | None = None
 
 
 class ImportInvoice(_Strict):

@@ -62,13 +62,28 @@ class DataSourceCreateRequest(_Request):
     _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
 
 
+class DataSourceOptionsPatch(_Request):
+    """PATCH's `options`: only the fields present change, `null` puts one back to its default. No
+    defaults here: a field the request does not name must not overwrite the stored one."""
+
+    api_base: AnyHttpUrl | None = None
+    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    max_retry_seconds: int | None = Field(default=None, ge=0, le=86_400)
+
+    @field_validator("requests_per_second", mode="before")
+    @classmethod
+    def _int_is_a_number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class DataSourceUpdateRequest(_Request):
-    """PATCH: only the fields present change; `"schedule": null` turns the schedule off."""
+    """PATCH: only the fields present change; `"schedule": null` turns the schedule off; `options` are
+    merged into the stored ones."""
 
     name: Name | None = None
     schedule: str | None = None
     credentials: Credentials | None = None
-    options: DataSourceOptions | None = None
+    options: DataSourceOptionsPatch | None = None
 
     _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
 

@@ -511,6 +511,17 @@ def _mapping_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: A credentials check (create or update of a source): connect within 2 s, an answer within 4 s, and
+#: transient errors retried for at most 3 s, so the caller has its answer within seconds.
+CHECK_RETRY = RetryPolicy(
+    max_retry_seconds=3.0,
+    backoff_base_seconds=0.25,
+    backoff_cap_seconds=1.0,
+    connect_timeout_seconds=2.0,
+    read_timeout_seconds=4.0,
+)
+
+
 class Connector:
     """A `ConnectorSpec` bound to one source's credentials and options.
 
@@ -595,10 +606,18 @@ class Connector:
             raise
 
     def check_credentials(self) -> None:
-        """One cheap call; `CredentialsInvalidError` if the provider refuses the credentials."""
+        """One cheap call; `CredentialsInvalidError` if the provider refuses the credentials.
+
+        Someone waits for the answer (a create or an update of a source), so the check has short
+        timeouts and retries transient errors only briefly (`CHECK_RETRY`): a provider that cannot be
+        reached gives `ProviderUnavailableError` within seconds, not after a re-sync's patience."""
         check = self.spec.check_credentials
-        with self._redacted_errors():
-            self.http.get_json(check.path, check.params)
+        patient, self.http.retry = self.http.retry, CHECK_RETRY
+        try:
+            with self._redacted_errors():
+                self.http.get_json(check.path, check.params)
+        finally:
+            self.http.retry = patient
 
     def plan_partitions(self, now: datetime | None = None) -> list[Partition]:
         """The partitions of a full import, in a stable order."""

@@ -7,9 +7,6 @@ from typing import Any
 from sourcesync import errors
 from sourcesync.systems import System
 
-#: A credentials check at create or update answers the user: retry transient errors briefly only.
-CHECK_MAX_RETRY_SECONDS = 10
-
 
 def check_credentials(system: System, credentials: dict[str, str], options: dict[str, Any]) -> None:
     """One call to the provider: 422 `credentials_invalid` if it refuses them (nothing is created)."""
@@ -21,9 +18,8 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
             "connector_unavailable",
             f"SourceSync has no connector for {system.value} yet; use a custom source and the Import API.",
         )
-    quick = {**options, "max_retry_seconds": min(CHECK_MAX_RETRY_SECONDS, options.get("max_retry_seconds", 300))}
-    try:
-        build_connector(system.value, credentials, quick).check_credentials()
+    try:  # the check has its own short timeouts and retries (`connectors.base.CHECK_RETRY`)
+        build_connector(system.value, credentials, options).check_credentials()
     except connector_errors.CredentialsInvalidError:
         raise errors.CredentialsInvalidError() from None
     except connector_errors.ConnectorError as error:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sourcesync.api.models import DataSourceCreateRequest, DataSourceOptions, DataSourceUpdateRequest
+from sourcesync.api.models import (
+    DataSourceCreateRequest,
+    DataSourceOptions,
+    DataSourceOptionsPatch,
+    DataSourceUpdateRequest,
+)
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import ApiBaseNotAllowedError, InvalidRequestError, NotFoundError
@@ -33,6 +38,29 @@ def _options(options: DataSourceOptions | None) -> dict[str, Any]:
     if options.requests_per_second is not None:
         stored["requests_per_second"] = options.requests_per_second
     return stored
+
+
+def _merged_options(stored: dict[str, Any], patch: DataSourceOptionsPatch) -> dict[str, Any]:
+    """The stored options with the fields the PATCH names changed: a value replaces the stored one, `null`
+    puts the option back to its default (`max_retry_seconds` 300, the others unset); the rest stay."""
+    merged = dict(stored)
+    named = patch.model_fields_set
+    if "api_base" in named:
+        if patch.api_base is None:
+            merged.pop("api_base", None)
+        elif not get_settings().allow_api_base:
+            raise ApiBaseNotAllowedError()
+        else:
+            merged["api_base"] = str(patch.api_base).rstrip("/")
+    if "requests_per_second" in named:
+        if patch.requests_per_second is None:
+            merged.pop("requests_per_second", None)
+        else:
+            merged["requests_per_second"] = patch.requests_per_second
+    if "max_retry_seconds" in named:
+        default = DataSourceOptions.model_fields["max_retry_seconds"].default
+        merged["max_retry_seconds"] = default if patch.max_retry_seconds is None else patch.max_retry_seconds
+    return merged
 
 
 def _schedule_attributes(schedule: str | None) -> dict[str, Any]:
@@ -127,15 +155,11 @@ def update(principal: Principal, uuid: str, request: DataSourceUpdateRequest) ->
         else:
             set_values.update(_schedule_attributes(request.schedule))
     if "options" in fields and request.options is not None:
-        set_values["options"] = {**_options(request.options)}
+        merged = _merged_options(source.get("options") or {}, request.options)
+        if merged != (source.get("options") or {}):
+            set_values["options"] = merged
     if "credentials" in fields and request.credentials is not None:
-        if source["system"] == System.CUSTOM.value:
-            raise InvalidRequestError(
-                "A custom source takes no credentials.",
-                [{"loc": "credentials", "msg": "custom sources take no credentials"}],
-            )
-        options = set_values.get("options") or source.get("options") or {}
-        connections.check_credentials(System(source["system"]), request.credentials, options)
+        _check_new_credentials(source, request.credentials, set_values.get("options") or source.get("options") or {})
     if not set_values and not remove and request.credentials is None:
         return present(source)
     # The conditional write on the source first: a PATCH racing a DELETE must not re-create its secret.
@@ -145,6 +169,17 @@ def update(principal: Principal, uuid: str, request: DataSourceUpdateRequest) ->
     if "credentials" in fields and request.credentials is not None:
         get_credential_store().put(principal.account_id, uuid, request.credentials)
     return present(updated)
+
+
+def _check_new_credentials(source: Item, credentials: dict[str, str], options: dict[str, Any]) -> None:
+    """New credentials are checked with the provider (with the options as they will be) before anything
+    is written: 422 `credentials_invalid` or `provider_unavailable` changes nothing."""
+    if source["system"] == System.CUSTOM.value:
+        raise InvalidRequestError(
+            "A custom source takes no credentials.",
+            [{"loc": "credentials", "msg": "custom sources take no credentials"}],
+        )
+    connections.check_credentials(System(source["system"]), credentials, options)
 
 
 def present(source: Item, job: Item | None = None) -> dict[str, Any]:

@@ -116,18 +116,6 @@ class SourceStore:
             raise
         return True
 
-    def add_counts(self, account_id: str, uuid: str, added: dict[str, int]) -> None:
-        names = {f"#k{i}": kind for i, kind in enumerate(added)}
-        values = {f":v{i}": to_value(n) for i, n in enumerate(added.values())}
-        ddb().update_item(
-            TableName=self.table,
-            Key=source_key(account_id, uuid),
-            UpdateExpression="ADD " + ", ".join(f"counts.#k{i} :v{i}" for i in range(len(added))),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
     # ------------------------------------------------------------------ generations
     def begin_generation(self, account_id: str, uuid: str, job_id: str) -> Item | None:
         """Allocate a new generation number for the job's attempt and mark it pending: readers skip
@@ -190,6 +178,79 @@ class SourceStore:
                 "ExpressionAttributeValues": values,
             }
         }
+
+    # ------------------------------------------------------------------ Import API (custom sources)
+    def begin_import(self, account_id: str, uuid: str) -> int | None:
+        """A new generation for one Import API request, pending before anything is written at it (so a
+        request that dies half-way stays invisible). None if the source is absent or being deleted."""
+        condition = {
+            "ConditionExpression": "attribute_exists(pk) AND #status <> :deleting",
+            "ExpressionAttributeNames": {"#status": "status"},
+        }
+        try:
+            answer = ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="ADD next_generation :one",
+                ExpressionAttributeValues=to_item({":one": 1, ":deleting": "deleting"}),
+                ReturnValues="UPDATED_NEW",
+                **condition,
+            )
+            generation = int(from_item(answer["Attributes"])["next_generation"])
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="ADD pending_generations :gen",
+                ExpressionAttributeValues={":gen": {"NS": [str(generation)]}, **to_item({":deleting": "deleting"})},
+                **condition,
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return generation
+
+    def commit_import(self, account_id: str, uuid: str, generation: int, previous: int, counts: dict[str, int]) -> bool:
+        """Make an Import API request's generation the committed one, with the source's counts changed by
+        `counts`, in one conditional write: only if nobody committed since `previous` was read and the
+        source is not being deleted. False if that condition failed (nothing changed)."""
+        adds = {kind: n for kind, n in counts.items() if n}
+        names = {"#status": "status"} | {f"#k{i}": kind for i, kind in enumerate(adds)}
+        values = to_item({":gen": generation, ":previous": previous, ":deleting": "deleting"})
+        values |= {f":v{i}": to_value(n) for i, n in enumerate(adds.values())}
+        values[":genset"] = {"NS": [str(generation)]}
+        expression = "SET committed_generation = :gen"
+        if adds:
+            expression += " ADD " + ", ".join(f"counts.#k{i} :v{i}" for i in range(len(adds)))
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression=expression + " DELETE pending_generations :genset",
+                ConditionExpression="committed_generation = :previous AND #status <> :deleting",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def forget_generation(self, account_id: str, uuid: str, generation: int) -> None:
+        """Take a lost Import API attempt's generation out of `pending_generations`, once every version it
+        wrote is deleted (none can appear later: only that request writes at it), so the set stays small."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="DELETE pending_generations :genset",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":genset": {"NS": [str(generation)]}},
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
 
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
