@@ -22,8 +22,9 @@ from sourcesync.store.accounts import Principal
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else).
-SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess"})
+#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else),
+#: and the read of a job it started itself (services.jobs.visible_job: any other job is 404 to it).
+SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess", "GET /v1/jobs/{job_id}"})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -75,7 +76,7 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
         raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
     caller = authenticate(_api_key(app))
     if caller.role == "support" and app.current_event.raw_event.get("routeKey") not in SUPPORT_ROUTES:
-        raise errors.ForbiddenError("A support key may only reprocess data sources.")
+        raise errors.ForbiddenError("A support key may only reprocess data sources and read the jobs it started.")
     app.append_context(principal=caller)
     return next_middleware(app)
 
