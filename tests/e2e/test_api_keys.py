@@ -3,9 +3,11 @@ with a grace period; every change audited (log line, event on the audit bus, AUD
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -68,12 +70,37 @@ def test_list_shows_the_accounts_keys_and_never_a_secret(
     ]
 
 
-def test_last_used_at_is_not_written_on_every_request(api: Client, stack: dict[str, Any]) -> None:
-    first = api.ok("GET", "/v1/api_keys")["entries"][0]["last_used_at"]
+def test_last_used_at_is_written_at_most_once_a_minute(
+    api: Client, account: Account, stack: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
+    # Given the key's items as a use a few seconds ago left them
+    table, ddb = stack["resources"]["AccountsTable"], aws("dynamodb")
+    lookup = {"pk": {"S": f"KEYHASH#{hashlib.sha256(account.api_key.encode()).hexdigest()}"}, "sk": {"S": "KEY"}}
+    key_id = ddb.get_item(TableName=table, Key=lookup)["Item"]["key_id"]["S"]
+    meta = {"pk": {"S": f"ACCOUNT#{account.account_id}"}, "sk": {"S": f"KEY#{key_id}"}}
+
+    def used_at(when: str) -> None:
+        for key in (lookup, meta):
+            ddb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET last_used_at = :at",
+                ExpressionAttributeValues={":at": {"S": when}},
+            )
+
+    recent = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    used_at(recent)
+
+    # When it is used again within the minute: nothing is written
     for _ in range(3):
         api.ok("GET", "/v1/data_sources")
-    # within the minute, the stored value is the first request's (it is written at most once a minute)
-    assert api.ok("GET", "/v1/api_keys")["entries"][0]["last_used_at"] == first
+    assert ddb.get_item(TableName=table, Key=meta, ConsistentRead=True)["Item"]["last_used_at"]["S"] == recent
+
+    # and once the stored use is older than a minute, the next request records it
+    used_at("2026-01-01T00:00:00Z")
+    api.ok("GET", "/v1/data_sources")
+    listed = api.ok("GET", "/v1/api_keys")["entries"][0]["last_used_at"]
+    assert listed > recent
 
 
 def test_a_key_may_revoke_itself_even_the_accounts_last(
