@@ -89,7 +89,7 @@ def authenticate(api_key: str | None) -> Principal:
         raise UnauthorizedError(_UNAUTHORIZED)  # a rotated key after its grace period
     if stored.last_used_at is None or at - parse_iso(stored.last_used_at) >= timedelta(seconds=KEY_TOUCH_SECONDS):
         try:
-            get_account_store().touch_key(stored.principal, key_hash, iso(at))
+            get_account_store().touch_key(key_hash, iso(at))
         except Exception:  # a missed `last_used_at` must not fail the request
             logger.exception("last_used_at could not be written", key_id=stored.principal.key_id)
     return stored.principal

@@ -10,8 +10,8 @@ a fast hash is the right tool: nothing to brute-force). Items:
 * ``pk=ACCOUNT#<account_id>, sk=STARTED#<job_id>``    a job a support key of this account started elsewhere
 
 A rotated key's two items carry `expires_at` (ISO) and `expires_epoch` (the table's TTL attribute): the
-key stops working at `expires_at` whatever TTL does; TTL only tidies up. `last_used_at` is written at most
-once a minute per key (`KEY_TOUCH_SECONDS`), not on every request.
+key stops working at `expires_at` whatever TTL does; TTL only tidies up. `last_used_at` is written on the
+lookup item at most once a minute per key (`KEY_TOUCH_SECONDS`), not on every request.
 """
 
 from __future__ import annotations
@@ -153,6 +153,9 @@ class AccountStore:
             request["ExclusiveStartKey"] = self._meta_key(account_id, after_key_id)
         answer = ddb().query(**request)
         items = [from_item(item) for item in answer.get("Items", [])]
+        used = self._last_uses([item["key_hash"] for item in items if item.get("key_hash")])
+        for item in items:
+            item["last_used_at"] = used.get(item.get("key_hash", ""))
         last = answer.get("LastEvaluatedKey")
         return items, (from_item(last)["sk"].removeprefix("KEY#") if last else None)
 
@@ -254,20 +257,35 @@ class AccountStore:
             raise
         return True
 
-    def touch_key(self, principal: Principal, key_hash: str, used_at: str) -> None:
-        """Record that a key was used (both items; never re-creates a key revoked meanwhile)."""
-        for key in (self._meta_key(principal.account_id, principal.key_id), self._lookup_key(key_hash)):
-            try:
-                ddb().update_item(
-                    TableName=self.table,
-                    Key=key,
-                    UpdateExpression="SET last_used_at = :at",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues=to_item({":at": used_at}),
-                )
-            except Exception as error:
-                if not is_condition_failure(error):
-                    raise
+    def touch_key(self, key_hash: str, used_at: str) -> None:
+        """Record that a key was used: one write, on the lookup item authentication reads anyway (never
+        re-creates a key revoked meanwhile). Listing reads it from there."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=self._lookup_key(key_hash),
+                UpdateExpression="SET last_used_at = :at",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_item({":at": used_at}),
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+
+    def _last_uses(self, key_hashes: list[str]) -> dict[str, str]:
+        """key hash -> last_used_at, from the lookup items (BatchGetItem, 100 keys a request)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(key_hashes), 100):
+            keys = [self._lookup_key(h) for h in key_hashes[start : start + 100]]
+            request = {self.table: {"Keys": keys, "ProjectionExpression": "pk, last_used_at"}}
+            while request:
+                answer = ddb().batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    plain = from_item(item)
+                    if plain.get("last_used_at"):
+                        found[str(plain["pk"]).removeprefix("KEYHASH#")] = str(plain["last_used_at"])
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
     # ------------------------------------------------------------------------------------------ support jobs
 
