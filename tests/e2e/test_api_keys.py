@@ -188,6 +188,22 @@ def test_rotate_keeps_the_old_key_for_the_grace_period_then_401(
     assert rotated["api_key"] not in json.dumps(events) + json.dumps(items)
 
 
+def test_a_rotation_answer_is_never_stored_for_replay(
+    api: Client, stack: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
+    key_id = own_key_id(api)
+    headers = {"Idempotency-Key": "rotate-once"}
+
+    first = api.ok("POST", f"/v1/api_keys/{key_id}/rotate", {"grace_period_seconds": 600}, status=201, headers=headers)
+
+    # the secret is in no table (the idempotency records would keep it 24 hours)
+    for table in (stack["resources"]["IdempotencyTable"], stack["resources"]["AccountsTable"]):
+        assert first["api_key"] not in json.dumps(aws("dynamodb").scan(TableName=table)["Items"])
+    # so the same key rotates again instead of replaying a secret
+    second = api.ok("POST", f"/v1/api_keys/{key_id}/rotate", {"grace_period_seconds": 600}, status=201, headers=headers)
+    assert second["id"] != first["id"]
+
+
 def test_rotate_with_no_grace_revokes_at_once_and_bad_bodies_change_nothing(api: Client, stack: dict[str, Any]) -> None:
     key_id = own_key_id(api)
     for body in (
