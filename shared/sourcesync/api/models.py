@@ -95,6 +95,7 @@ JobId = Annotated[str, Field(pattern=f"^job_{ID_BODY}$", description="A job's id
 CustomerId = Annotated[str, Field(pattern=f"^cus_{ID_BODY}$", description="A customer's uuid (`cus_…`).")]
 SubscriptionId = Annotated[str, Field(pattern=f"^sub_{ID_BODY}$", description="A subscription's uuid (`sub_…`).")]
 MrrEditId = Annotated[str, Field(pattern=f"^mre_{ID_BODY}$", description="An MRR edit's id (`mre_…`).")]
+ApiKeyId = Annotated[str, Field(pattern=f"^key_{ID_BODY}$", description="An API key's id (`key_…`).")]
 
 
 def _exact_boolean(value: Any) -> Any:
@@ -214,6 +215,12 @@ class MrrEditRequest(_Request):
     mrr: fields.NonNegativeCents
     from_: date = Field(alias="from")
     to: date | None = None
+
+
+class RotateKeyRequest(_Request):
+    """POST /v1/api_keys/{id}/rotate: how long the old key keeps working (0: it stops at once)."""
+
+    grace_period_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
 
 
 class JobProgressKind(BaseModel):

@@ -59,6 +59,27 @@ class ImportResponse(BaseModel):
     entries: list[ImportedRecord]
 
 
+class ApiKeyResponse(BaseModel):
+    """A key as the API shows it: never the secret, never its hash."""
+
+    id: str
+    role: str
+    created_at: str
+    last_used_at: str | None
+    expires_at: str | None
+
+
+class ApiKeyPage(PageResponse):
+    entries: list[ApiKeyResponse]
+
+
+class RotatedKeyResponse(ApiKeyResponse):
+    """The new key of a rotation: its secret, shown this once, and when the old key stops working."""
+
+    api_key: str
+    old_key_expires_at: str
+
+
 class ErrorDetail(BaseModel):
     loc: str
     msg: str

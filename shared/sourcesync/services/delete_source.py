@@ -15,9 +15,10 @@ from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import NotFoundError
 from sourcesync.log import logger
+from sourcesync.services.audit import publish
 from sourcesync.services.data_sources import COUNT_KINDS, live_source
 from sourcesync.services.jobs import execution_name, new_job
-from sourcesync.store.accounts import Principal, get_account_store
+from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item, ddb, is_condition_failure, to_item
 from sourcesync.store.sources import source_key
 
@@ -121,18 +122,4 @@ def audit(principal: Principal, source: Item, job: Item, deleted_at: str) -> Non
         "job_id": job["job_id"],
         "counts": _counts(source),
     }
-    logger.info("Audit: data source deleted", audit=record)
-    get_account_store().put_audit(principal.account_id, f"{deleted_at}#{job['job_id']}", record)
-    try:
-        client("events").put_events(
-            Entries=[
-                {
-                    "Source": "sourcesync",
-                    "DetailType": "DataSourceDeleted",
-                    "Detail": json.dumps(record),
-                    "EventBusName": get_settings().audit_event_bus,
-                }
-            ]
-        )
-    except Exception:
-        logger.exception("The audit event could not be published", job_id=job["job_id"])
+    publish("DataSourceDeleted", principal.account_id, f"{deleted_at}#{job['job_id']}", record)

@@ -9,7 +9,7 @@ from sourcesync.aws import client
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import NotFoundError
-from sourcesync.ids import new_id
+from sourcesync.ids import is_id, new_id
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.jobs import get_job_store
@@ -107,12 +107,20 @@ def release_source(job: Item) -> None:
 
 def visible_job(principal: Principal, job_id: str) -> Item:
     """A job of the caller's account; 404 for others' jobs and for jobs of a deleted source
-    (except the delete job itself, which stays readable)."""
-    job = get_job_store().get(principal.account_id, job_id)
-    if job is None:
+    (except the delete job itself, which stays readable). A support key sees only the jobs it started
+    itself (in any account), and nothing else."""
+    if not is_id(job_id, "job"):
+        raise NotFoundError("No such job.")
+    account_id = principal.account_id
+    if principal.role == "support":
+        from sourcesync.store.accounts import get_account_store
+
+        account_id = get_account_store().started_job_account(principal, job_id) or ""
+    job = get_job_store().get(account_id, job_id) if account_id else None
+    if job is None or (principal.role == "support" and job.get("created_by") != principal.key_id):
         raise NotFoundError("No such job.")
     if job["kind"] != "delete_source":
-        source = get_source_store().get(principal.account_id, job["data_source_uuid"])
+        source = get_source_store().get(account_id, job["data_source_uuid"])
         if source is None or source.get("status") == "deleting":
             raise NotFoundError("No such job.")
     return job

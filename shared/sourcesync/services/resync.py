@@ -42,7 +42,7 @@ def reprocess(principal: Principal, uuid: str) -> Item:
     call is audited. Member keys get 403 (the route is for operators)."""
     from sourcesync.clock import now_iso
     from sourcesync.errors import ForbiddenError, NotFoundError
-    from sourcesync.log import logger
+    from sourcesync.services.audit import publish
     from sourcesync.store.accounts import get_account_store
     from sourcesync.store.sources import get_source_store
 
@@ -62,8 +62,10 @@ def reprocess(principal: Principal, uuid: str) -> Item:
         "at": now_iso(),
         "job_id": job["job_id"],
     }
-    logger.info("Audit: data source reprocessed by support", audit=record)
-    get_account_store().put_audit(source["account_id"], f"{record['at']}#{job['job_id']}", record)
+    # the same audit path as a delete; and a pointer in the support key's account, so that the key can
+    # read the job it started (GET /v1/jobs/{id}) and nothing else of the source's account
+    get_account_store().put_started_job(principal, source["account_id"], job["job_id"], record["at"])
+    publish("DataSourceReprocessed", source["account_id"], f"{record['at']}#{job['job_id']}", record)
     return job
 
 

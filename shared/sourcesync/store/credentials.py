@@ -19,9 +19,13 @@ class CredentialStore:
     def put(self, account_id: str, data_source_uuid: str, credentials: dict[str, str]) -> None:
         name, secret = self.name(account_id, data_source_uuid), json.dumps(credentials)
         sm = client("secretsmanager")
+        kms_key = get_settings().kms_key_arn  # the template's KmsKeyArn; empty: Secrets Manager's own key
         try:
             sm.create_secret(
-                Name=name, SecretString=secret, Tags=[{"Key": "sourcesync:data_source", "Value": data_source_uuid}]
+                Name=name,
+                SecretString=secret,
+                Tags=[{"Key": "sourcesync:data_source", "Value": data_source_uuid}],
+                **({"KmsKeyId": kms_key} if kms_key else {}),
             )
         except sm.exceptions.ResourceExistsException:
             sm.put_secret_value(SecretId=name, SecretString=secret)
