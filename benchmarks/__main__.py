@@ -209,7 +209,8 @@ def render(r: dict[str, Any]) -> str:
         ]
     if cold:
         lines += [
-            "- **Cold init.** A `sam build` of infra/template.yaml made for this machine's architecture "
+            f"- **Cold init** (measured {cold.get('when', r.get('when'))}). A `sam build` of infra/template.yaml "
+            "made for this machine's architecture "
             f"({cold.get('build', 'host')}); a fresh interpreter whose only paths are the function's built code, "
             "its built layer's `python/` and the standard library, as on Lambda, importing the handler module, "
             f"minus the same interpreter without the import ({cold['empty_interpreter_ms']} ms), median of "

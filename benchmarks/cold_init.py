@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def run(repeats: int = 7) -> dict[str, Any]:
             imports[name].append(_seconds(paths, code, env))
     baseline = statistics.median(empty)
     return {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "build": f"{build.name} ({build.function_arch} functions, {build.layer_arch} layer)",
         "empty_interpreter_ms": round(baseline * 1000, 1),
         "init_ms": {name: round((statistics.median(values) - baseline) * 1000, 1) for name, values in imports.items()},
