@@ -210,8 +210,8 @@ def render(r: dict[str, Any]) -> str:
     if cold:
         lines += [
             f"- **Cold init** (measured {cold.get('when', r.get('when'))}). A `sam build` of infra/template.yaml "
-            "made for this machine's architecture "
-            f"({cold.get('build', 'host')}); a fresh interpreter whose only paths are the function's built code, "
+            f"with the layer built for this machine ({cold.get('layer_architecture', 'its architecture')}); a fresh "
+            "interpreter whose only paths are the function's built code, "
             "its built layer's `python/` and the standard library, as on Lambda, importing the handler module, "
             f"minus the same interpreter without the import ({cold['empty_interpreter_ms']} ms), median of "
             "several runs. boto3 is imported on first use, not at init; the tracer is not loaded."

@@ -1,8 +1,8 @@
-"""Each function's cold init, from a `sam build` of infra/template.yaml made for this machine's architecture
-(the functions' own arm64 build cannot be imported on x86_64): a fresh interpreter whose only paths are the
-function's built code, its built layer's python/ and the standard library, as on Lambda, importing the
-handler module; minus the same interpreter's start without the import (the median of several runs of each,
-interleaved so that noise hits both). Also the built sizes of the deployed (target) build."""
+"""Each function's cold init, from a `sam build` of infra/template.yaml whose layer is built for this
+machine's architecture (the functions' own arm64 build cannot be imported on x86_64): a fresh interpreter
+whose only paths are the function's built code, its built layer's python/ and the standard library, as on
+Lambda, importing the handler module; minus the same interpreter's start without the import (the median of
+several runs of each, interleaved so that noise hits both). Also the built sizes of the deployed build."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def run(repeats: int = 7) -> dict[str, Any]:
     baseline = statistics.median(empty)
     return {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "build": f"{build.name} ({build.function_arch} functions, {build.layer_arch} layer)",
+        "layer_architecture": build.layer_arch,
         "empty_interpreter_ms": round(baseline * 1000, 1),
         "init_ms": {name: round((statistics.median(values) - baseline) * 1000, 1) for name, values in imports.items()},
     }

@@ -1,14 +1,14 @@
 """Build infra/template.yaml with the pinned SAM CLI (`make sam`: .local/sam-venv), without Docker.
 
-Three builds of the one template, each into .aws-sam/ (cached there between runs; `sam build --cached`):
+Two builds of the one template, each into .aws-sam/ (cached there between runs; `sam build --cached`):
 
 - `target`: the template as it is, for the architecture its functions declare (what `make deploy` ships);
   its build directory is SAM's default, .aws-sam/build.
-- `host`: the same template with every architecture setting turned to this machine's, so that its layer
-  can be imported here (the import check, the cold-init benchmark, the local deploy of the built template).
-  On a machine of the functions' architecture it is the `target` build itself.
-- `wrong_layer`: the layer built for the other architecture than the functions' (the mistake the build
-  checks must catch).
+- `other_layer`: the same template with the layer built for the other architecture (x86_64 when the
+  functions run on arm64), the functions unchanged: the mistake the build checks must catch.
+
+`host` names whichever of the two has a layer this machine can import (the import check, the cold-init
+benchmark, the local deploy of the built template): `other_layer` on x86_64, `target` on arm64.
 
 A variant's template is written to .aws-sam/variants/<name>/infra/template.yaml beside links to the rest of
 infra/ (state machine definitions), and built with `--base-dir infra`, so every relative path resolves as
@@ -70,11 +70,10 @@ def _replace(pattern: re.Pattern[str], text: str, value: str, what: str) -> str:
     return new
 
 
-def retarget(template_text: str, *, layer_arch: str, function_arch: str) -> str:
-    """The template with its layer built for `layer_arch` and its functions declaring `function_arch`."""
+def retarget_layer(template_text: str, layer_arch: str) -> str:
+    """The template with its layer built for (and declared compatible with) `layer_arch`."""
     text = _replace(_BUILD_ARCH, template_text, layer_arch, "BuildArchitecture")
-    text = _replace(_COMPATIBLE_ARCHS, text, f"[{layer_arch}]", "CompatibleArchitectures")
-    return _replace(_FUNCTION_ARCHS, text, f"[{function_arch}]", "Architectures")
+    return _replace(_COMPATIBLE_ARCHS, text, f"[{layer_arch}]", "CompatibleArchitectures")
 
 
 def sam_environment() -> dict[str, str]:
@@ -130,20 +129,20 @@ def _variant_template(name: str, text: str) -> Path:
 
 
 def build(name: str) -> Build:
-    """Run `sam build` for one variant ("target", "host", "wrong_layer") and return where it went."""
+    """Run `sam build` for one variant ("target", "other_layer", or "host": the one of those two whose layer
+    is for this machine) and return where it went."""
     text = TEMPLATE.read_text(encoding="utf-8")
     function_arch = function_architecture(text)
-    cache = ["--cached", "--cache-dir", str(AWS_SAM / "cache" / name)]
-    if name == "target" or (name == "host" and host_architecture() == function_arch):
-        run_sam("build", "--template-file", str(TEMPLATE), "--build-dir", str(TARGET_BUILD), *cache)
-        return Build("target", TARGET_BUILD, function_arch, function_arch)
     if name == "host":
-        layer_arch = function_arch = host_architecture()
-    elif name == "wrong_layer":
-        layer_arch = other_architecture(function_arch)
-    else:
+        name = "target" if host_architecture() == function_arch else "other_layer"
+    if name == "target":
+        cache = ["--cached", "--cache-dir", str(AWS_SAM / "cache" / name)]
+        run_sam("build", "--template-file", str(TEMPLATE), "--build-dir", str(TARGET_BUILD), *cache)
+        return Build(name, TARGET_BUILD, function_arch, function_arch)
+    if name != "other_layer":
         raise ValueError(f"unknown build {name!r}")
-    template = _variant_template(name, retarget(text, layer_arch=layer_arch, function_arch=function_arch))
+    layer_arch = other_architecture(function_arch)
+    template = _variant_template(name, retarget_layer(text, layer_arch))
     directory = AWS_SAM / "variants" / name / "build"
     run_sam(
         "build",
@@ -153,7 +152,9 @@ def build(name: str) -> Build:
         str(INFRA),
         "--build-dir",
         str(directory),
-        *cache,
+        "--cached",
+        "--cache-dir",
+        str(AWS_SAM / "cache" / name),
         cwd=template.parent.parent,
     )
     return Build(name, directory, function_arch, layer_arch)
@@ -165,7 +166,7 @@ def validate_lint() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tests.build.sam [target|host|wrong_layer]`: build one variant, print its template's path."""
+    """`python -m tests.build.sam [target|other_layer|host]`: build one variant, print its template's path."""
     print(build(argv[0] if argv else "host").template)
     return 0
 
