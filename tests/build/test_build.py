@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -108,3 +109,14 @@ def test_retarget_layer_changes_the_layers_architecture_settings_only() -> None:
     assert sam.function_architecture(moved) == arch
     assert f"BuildArchitecture: {other}" in moved and f"CompatibleArchitectures: [{other}]" in moved
     assert f"BuildArchitecture: {arch}" not in moved and f"CompatibleArchitectures: [{arch}]" not in moved
+
+
+def test_an_extension_for_another_cpython_fails_the_checks(target_build: sam.Build, tmp_path: Path) -> None:
+    copy = tmp_path / "build"
+    shutil.copytree(target_build.directory, copy, symlinks=True)
+    extension = next((copy / "SharedLayer" / "python" / "pydantic_core").glob("_pydantic_core.cpython-*.so"))
+    extension.rename(extension.with_name(re.sub(r"cpython-\d+", "cpython-312", extension.name)))
+    runtime = checks.read_build(copy)[0][0].runtime
+    found = checks.problems(copy)
+    assert len(found) == 1 and "_pydantic_core.cpython-312" in found[0], found
+    assert found[0].endswith(f"is built for CPython 3.12, not {runtime}"), found
