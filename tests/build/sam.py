@@ -37,9 +37,10 @@ ARCHITECTURES = ("arm64", "x86_64")
 # Lambda's architecture names -> the ELF e_machine of its native code (pyelftools' names).
 ELF_MACHINES = {"arm64": "EM_AARCH64", "x86_64": "EM_X86_64"}
 
-_BUILD_ARCH = re.compile(r"^(\s*BuildArchitecture:\s*)(\S+)\s*$", re.MULTILINE)
-_COMPATIBLE_ARCHS = re.compile(r"^(\s*CompatibleArchitectures:\s*)\[[^\]]*\]\s*$", re.MULTILINE)
-_FUNCTION_ARCHS = re.compile(r"^(\s*Architectures:\s*)\[[^\]]*\]\s*$", re.MULTILINE)
+# One line each, e.g. "    Architectures: [arm64]": group 1 is what stays, group 2 the value.
+_BUILD_ARCH = re.compile(r"^([ \t]*BuildArchitecture:[ \t]*)(\S+)[ \t]*$", re.MULTILINE)
+_COMPATIBLE_ARCHS = re.compile(r"^([ \t]*CompatibleArchitectures:[ \t]*)\[([^\]\n]*)\][ \t]*$", re.MULTILINE)
+_FUNCTION_ARCHS = re.compile(r"^([ \t]*Architectures:[ \t]*)\[([^\]\n]*)\][ \t]*$", re.MULTILINE)
 
 
 class BuildError(Exception):
@@ -57,10 +58,10 @@ def other_architecture(arch: str) -> str:
 
 def function_architecture(template_text: str) -> str:
     """The architecture the template's functions declare (Globals.Function.Architectures; one for all)."""
-    found = {m.group(0).split("[", 1)[1].rstrip("] \n") for m in _FUNCTION_ARCHS.finditer(template_text)}
-    if len(found) != 1:
+    found = {m.group(2).strip() for m in _FUNCTION_ARCHS.finditer(template_text)}
+    if len(found) != 1 or found & {""}:
         raise BuildError(f"expected one Architectures setting for the functions, found {sorted(found)}")
-    return found.pop().strip()
+    return found.pop()
 
 
 def _replace(pattern: re.Pattern[str], text: str, value: str, what: str) -> str:
