@@ -94,7 +94,7 @@ def read_build(build_dir: Path) -> tuple[list[BuiltFunction], dict[str, BuiltLay
                 spec.function_attr,
                 spec.runtime,
                 spec.architectures[0],
-                _layer_refs(own) if own is not None else global_layers,
+                (*global_layers, *_layer_refs(own)),  # SAM appends a function's Layers to the global ones
                 spec.environment,
             )
         )
