@@ -1,43 +1,63 @@
-"""Each function's cold init: a fresh interpreter importing its handler module, minus an empty
-interpreter's start (the median of several runs of each, interleaved so that noise hits both)."""
+"""Each function's cold init, from a `sam build` of infra/template.yaml whose layer is built for this
+machine's architecture (the functions' own arm64 build cannot be imported on x86_64): a fresh interpreter
+whose only paths are the function's built code, its built layer's python/ and the standard library, as on
+Lambda, importing the handler module; minus the same interpreter's start without the import (the median of
+several runs of each, interleaved so that noise hits both). Also the built sizes of the deployed build."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.build import checks, sam
+
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").is_file())
+PYCACHE = ROOT / ".aws-sam" / "pycache"  # bytecode beside the build, not in it
 
 
-def _seconds(code: str) -> float:
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'shared'}",
-        "POWERTOOLS_SERVICE_NAME": "sourcesync",
-        "PYTHONDONTWRITEBYTECODE": "0",
-    }
+def _seconds(paths: list[str], code: str, env: dict[str, str]) -> float:
+    script = f"import sys; sys.path[:0] = {paths!r}\n{code}"
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+    subprocess.run(
+        [sys.executable, "-S", "-E", "-X", f"pycache_prefix={PYCACHE}", "-c", script], check=True, cwd=ROOT, env=env
+    )
     return time.perf_counter() - started
 
 
 def run(repeats: int = 7) -> dict[str, Any]:
-    for name in FUNCTIONS:  # compile the bytecode once, as a deployed package has it
-        _seconds(f"import functions.{name}.app")
+    build = sam.build("host")
+    functions, layers = checks.read_build(build.directory)
+    probes = {
+        fn.logical_id: (
+            [str(fn.code_dir), *(str(layers[lid].python_dir) for lid in fn.layers)],
+            f"import {fn.module}",
+            {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **fn.environment},
+        )
+        for fn in functions
+    }
+    for paths, code, env in probes.values():  # compile the bytecode once, as a deployed package could have it
+        _seconds(paths, code, env)
     empty: list[float] = []
-    imports: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    imports: dict[str, list[float]] = {name: [] for name in probes}
     for _ in range(repeats):
-        empty.append(_seconds("pass"))
-        for name in FUNCTIONS:
-            imports[name].append(_seconds(f"import functions.{name}.app"))
+        empty.append(_seconds([], "pass", {"PATH": "/usr/bin:/bin"}))
+        for name, (paths, code, env) in probes.items():
+            imports[name].append(_seconds(paths, code, env))
     baseline = statistics.median(empty)
     return {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "layer_architecture": build.layer_arch,
         "empty_interpreter_ms": round(baseline * 1000, 1),
         "init_ms": {name: round((statistics.median(values) - baseline) * 1000, 1) for name, values in imports.items()},
     }
+
+
+def built_sizes() -> dict[str, Any]:
+    """Unzipped bytes of the build `make deploy` ships (the functions' architecture)."""
+    build = sam.build("target")
+    return {"architecture": build.function_arch, **checks.sizes(build.directory)}

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 import zipfile
@@ -159,7 +160,13 @@ class Deployer:
 
     def deploy_functions(self, role_arn: str) -> None:
         lam = self.client("lambda")
-        self.runtime.ensure_import_paths(self.template.layer_dirs())
+        layers = self.template.layer_dirs()
+        # Layers come before the interpreter's site-packages, as /opt/python does on Lambda: a template
+        # `sam build` made then runs its built layer (its sourcesync and pinned packages), not the repository.
+        for directory in reversed(layers):
+            if directory.is_dir() and str(directory) not in sys.path:
+                sys.path.insert(0, str(directory))
+        self.runtime.ensure_import_paths(layers)
         code = placeholder_zip()
         for fn in self.template.functions():
             self.runtime.register(fn)

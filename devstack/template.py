@@ -736,12 +736,15 @@ class Template:
         )
 
     def layer_dirs(self) -> list[Path]:
-        """Local ContentUri directories of the template's layers (importable like /opt/python on Lambda)."""
+        """The directories of the template's layers to import from, like /opt/python on Lambda: a layer
+        `sam build` made holds its packages in python/ (that directory is returned); a source layer
+        (ContentUri: ../shared/) is importable as it is."""
         dirs = []
         for logical_id in self.logical_ids("AWS::Serverless::LayerVersion"):
             uri = self.properties(logical_id).get("ContentUri")
             if isinstance(uri, str) and not uri.startswith("s3://"):
-                dirs.append((self.base_dir / uri).resolve())
+                content = (self.base_dir / uri).resolve()
+                dirs.append(content / "python" if (content / "python").is_dir() else content)
         return dirs
 
     def resource_map(self) -> dict[str, str]:
