@@ -214,6 +214,7 @@ def test_jobs_are_readable_and_listed_per_source_newest_first(api: Client, stack
         "finished_at",
         "progress",
         "waiting_for",
+        "cleanup",
         "result",
         "error",
     }

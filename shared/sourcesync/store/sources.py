@@ -191,6 +191,19 @@ class SourceStore:
             }
         }
 
+    # ------------------------------------------------------------------ the pipeline's switch (perf)
+    def commit_and_release_transaction_item(
+        self, account_id: str, uuid: str, job_id: str, generation: int, previous: int | None, set_values: Item
+    ) -> dict[str, Any]:
+        """`commit_transaction_item`, and the job lets go of the source in the same write: the source is
+        `active` again at the switch and names the job whose clean-up of the old generation follows
+        (`cleanup_job_id`), which the source's next job waits for before it cleans up after itself."""
+        item = self.commit_transaction_item(
+            account_id, uuid, job_id, generation, previous, {**set_values, "status": "active", "cleanup_job_id": job_id}
+        )
+        item["Update"]["UpdateExpression"] += " REMOVE current_job_id"
+        return item
+
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
         items: list[Item] = []
