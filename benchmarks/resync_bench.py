@@ -67,13 +67,17 @@ def run_job(principal: Principal, start: Any) -> dict[str, Any]:
     METER.reset()
     started = time.perf_counter()
     job = start()
-    finished = wait_for_job(principal.account_id, job["job_id"])
+    switched_at: list[float] = []
+    finished = wait_for_job(
+        principal.account_id, job["job_id"], switched=lambda _: switched_at.append(time.perf_counter())
+    )
     seconds = time.perf_counter() - started
     reading = METER.reset()
     assert finished["status"] == "succeeded", finished
     records = sum((finished.get("result") or {}).get("counts", {}).values())
     return {
         "seconds": round(seconds, 2),
+        "seconds_to_switch": round(switched_at[0] - started, 2),
         "records": records,
         "job_id": job["job_id"],
         "dynamodb": reading.as_dict(),
@@ -152,6 +156,11 @@ def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> 
         "all_changed_resync": all_changed,
         "small_import": small,
         "speed_ratio_import": round(fastest / imported["seconds"], 3),
+        "time_to_fresh_data": {
+            "plain_fetch_seconds": round(fastest, 2),
+            "to_switch": round(imported["seconds_to_switch"] / fastest, 2),
+            "to_end": round(imported["seconds"] / fastest, 2),
+        },
         "speed_ratio_unchanged_resync": round(fastest / unchanged["seconds"], 3),
         "transitions_per_1000_records": {
             "small": round(1000 * small["transitions"] / small["records"], 2),
