@@ -10,11 +10,19 @@ import time
 from typing import Any
 
 #: The sizes of the smoke run: as small as still runs every code path of each benchmark.
-SMOKE = {"customers": 6, "first": 3, "delete_small": 8, "delete_large": 16, "delete_repeats": 1, "cold_repeats": 1}
+SMOKE = {
+    "customers": 6,
+    "first": 3,
+    "delete_small": 8,
+    "delete_large": 16,
+    "delete_repeats": 1,
+    "cold_repeats": 1,
+    "scheduled_sources": 40,
+}
 
 
 def run() -> dict[str, Any]:
-    from benchmarks import cold_init, delete_bench, resync_bench
+    from benchmarks import cold_init, delete_bench, resync_bench, scheduler_bench
     from benchmarks.__main__ import render
     from benchmarks.harness import METER, local_stack
 
@@ -38,6 +46,8 @@ def run() -> dict[str, Any]:
             small=SMOKE["delete_small"], large=SMOKE["delete_large"], repeats=SMOKE["delete_repeats"]
         )
         lap("delete")
+        results["scheduler"] = scheduler_bench.run(sources=SMOKE["scheduled_sources"], minutes=2)
+        lap("scheduler")
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["phases"] = phases
     results["rendered"] = render(results)

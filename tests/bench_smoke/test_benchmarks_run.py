@@ -25,6 +25,12 @@ def test_every_benchmark_runs_to_its_end_at_a_tiny_size() -> None:
     report = done.stdout[done.stdout.index("# Benchmarks") :]
     results = json.loads(done.stdout[: done.stdout.index("# Benchmarks")])
     # every benchmark ran and returned its figures, and the report has a row for each
-    assert {"cold_init", "resync", "delete"} <= set(results)
-    for row in ("delete: median answer", "first import: write units per record", "cold init: "):
+    assert {"cold_init", "resync", "delete", "scheduler"} <= set(results)
+    for row in (
+        "delete: median answer",
+        "first import: write units per record",
+        "import: time to the switch",
+        "scheduler: DynamoDB requests per minute",
+        "cold init: ",
+    ):
         assert row in report, report
