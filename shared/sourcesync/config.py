@@ -30,7 +30,7 @@ class Settings(BaseModel):
     commit_grace_seconds: int = Field(default=60, alias="COMMIT_GRACE_SECONDS")
     fetch_budget_seconds: float = Field(default=600, alias="FETCH_BUDGET_SECONDS")
     checkpoint_seconds: float = Field(default=5, alias="CHECKPOINT_SECONDS")
-    fetch_concurrency: int = Field(default=4, alias="FETCH_CONCURRENCY")
+    fetch_concurrency: int = Field(default=40, alias="FETCH_CONCURRENCY")
 
     @property
     def secrets_prefix(self) -> str:

@@ -252,3 +252,27 @@ def test_a_clean_up_that_keeps_failing_leaves_the_job_succeeded_and_does_not_hol
     assert steps.collect_garbage(second, second_partitions)["waiting"] is False
     steps.finish(second)
     assert records(everything(principal, uuid)) == records(expected)
+
+
+def test_every_partition_may_run_at_once_up_to_the_templates_fetch_concurrency(
+    principal: Principal, stripe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path
+
+    # The Map takes its concurrency from the plan...
+    machine = json.loads((Path(__file__).parents[2] / "infra/statemachine/resync_source.asl.json").read_text())
+    fetch_map = machine["States"]["Fetch every partition"]
+    assert fetch_map["MaxConcurrencyPath"] == "$.max_concurrency" and "MaxConcurrency" not in fetch_map
+    source = stripe_source(principal, stripe)
+    planned = steps.plan(hold(principal, source["uuid"]))
+    # ...which lets every partition run at once under the default FetchConcurrency
+    assert planned["max_concurrency"] == len(planned["partitions"]) >= 5
+    # and no more than the template's parameter
+    monkeypatch.setenv("FETCH_CONCURRENCY", "2")
+    get_settings.cache_clear()
+    try:
+        other = stripe_source(principal, stripe)
+        assert steps.plan(hold(principal, other["uuid"]))["max_concurrency"] == 2
+    finally:
+        get_settings.cache_clear()

@@ -140,6 +140,8 @@ def plan(job: JobContext) -> dict[str, Any]:
         "partitions": partitions,
         "max_iterations": max(1, ITERATION_BUDGET_PER_EXECUTION // max(1, len(partitions))),
         "grace_seconds": get_settings().commit_grace_seconds,
+        # every partition at once, up to the template's FetchConcurrency (the Map's MaxConcurrencyPath)
+        "max_concurrency": max(1, min(len(partitions), get_settings().fetch_concurrency)),
     }
 
 
