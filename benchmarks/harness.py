@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,8 +33,16 @@ def local_stack(stripe: bool = True) -> Iterator[dict[str, Any]]:
 METER = DynamoMeter()
 
 
-def wait_for_job(account_id: str, job_id: str, timeout: float = 1800, poll: float = 0.1) -> dict[str, Any]:
-    """Poll a job through a client of its own, so that the meter counts only what the product does."""
+def wait_for_job(
+    account_id: str,
+    job_id: str,
+    timeout: float = 1800,
+    poll: float = 0.1,
+    switched: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll a job through a client of its own, so that the meter counts only what the product does, until
+    the job has ended and so has its clean-up after the switch (`switched` is called once when the job
+    has ended: its data is fresh then)."""
     import boto3
 
     from sourcesync.config import get_settings
@@ -47,7 +55,11 @@ def wait_for_job(account_id: str, job_id: str, timeout: float = 1800, poll: floa
         answer = watcher.get_item(TableName=get_settings().jobs_table, Key=job_key(account_id, job_id))
         job = from_item(answer["Item"]) if "Item" in answer else None
         if job and job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
+            if switched is not None:
+                switched(job)
+                switched = None
+            if (job.get("cleanup") or {}).get("status") in (None, "done"):
+                return job
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id}: {job}")
         time.sleep(poll)

@@ -47,6 +47,66 @@ def plain_fetch_all(api_base: str, parallel: bool) -> tuple[float, int]:
     return time.perf_counter() - started, objects
 
 
+def plain_fetch_parse_write(api_base: str) -> tuple[float, int]:
+    """The anchor of compute per record: one thread pages through the five lists, parses each page and
+    writes every object as one item (its JSON) with BatchWriteItem, 25 a request, into the records table
+    under keys of its own. Returns the thread's CPU seconds and the objects written."""
+    import json as json_module
+
+    from sourcesync.aws import client
+    from sourcesync.config import get_settings
+
+    dynamodb, table = client("dynamodb"), get_settings().records_table
+    session = requests.Session()
+    session.auth = (TEST_KEY, "")
+    cpu_started, written = time.thread_time(), 0
+    for path, extra in stripe_lists():
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **extra, **({"starting_after": cursor} if cursor else {})}
+            page = session.get(api_base + path, params=params, timeout=120).json()
+            items = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"PLAIN#{path}"},
+                            "sk": {"S": obj["id"]},
+                            "d": {"S": json_module.dumps(obj)},
+                        }
+                    }
+                }
+                for obj in page["data"]
+            ]
+            for i in range(0, len(items), 25):
+                pending = items[i : i + 25]
+                while pending:
+                    answer = dynamodb.batch_write_item(RequestItems={table: pending})
+                    pending = answer.get("UnprocessedItems", {}).get(table, [])
+            written += len(items)
+            if not page.get("has_more"):
+                break
+            cursor = page["data"][-1]["id"]
+    return time.thread_time() - cpu_started, written
+
+
+def lambda_compute(invocations: list[Any], records: int) -> dict[str, Any]:
+    """What the job's Lambda invocations cost, as billed: GB-seconds (billed duration at each function's
+    MemorySize) and the invoking threads' CPU seconds, in total and per 1,000 records."""
+    gb_seconds = sum(i.gb_seconds for i in invocations)
+    billed = sum(i.billed_ms for i in invocations) / 1000
+    cpu = sum(i.cpu_seconds for i in invocations)
+    per = 1000 / records if records else 0.0
+    return {
+        "invocations": len(invocations),
+        "billed_seconds": round(billed, 2),
+        "gb_seconds": round(gb_seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "gb_seconds_per_1000_records": round(gb_seconds * per, 3),
+        "billed_seconds_per_1000_records": round(billed * per, 3),
+        "cpu_seconds_per_1000_records": round(cpu * per, 3),
+    }
+
+
 def transitions(job_id: str, data_source_uuid: str) -> int:
     """State transitions of a job's executions: what Step Functions bills (each state entered)."""
     from sourcesync.aws import client
@@ -64,22 +124,31 @@ def transitions(job_id: str, data_source_uuid: str) -> int:
 
 def run_job(principal: Principal, start: Any) -> dict[str, Any]:
     """Start a job with `start()`, wait for it; its wall time, records, DynamoDB meter and transitions."""
+    from devstack.lambda_runtime import RUNTIME
+
     METER.reset()
+    RUNTIME.take_invocations()
     started = time.perf_counter()
     job = start()
-    finished = wait_for_job(principal.account_id, job["job_id"])
+    switched_at: list[float] = []
+    finished = wait_for_job(
+        principal.account_id, job["job_id"], switched=lambda _: switched_at.append(time.perf_counter())
+    )
     seconds = time.perf_counter() - started
     reading = METER.reset()
+    invocations = RUNTIME.take_invocations()
     assert finished["status"] == "succeeded", finished
     records = sum((finished.get("result") or {}).get("counts", {}).values())
     return {
         "seconds": round(seconds, 2),
+        "seconds_to_switch": round(switched_at[0] - started, 2),
         "records": records,
         "job_id": job["job_id"],
         "dynamodb": reading.as_dict(),
         "write_units_per_record": round(reading.write_units / records, 3) if records else None,
         "requests_per_1000_records": round(1000 * reading.total_requests / records, 1) if records else None,
         "transitions": transitions(job["job_id"], finished["data_source_uuid"]),
+        "lambda": lambda_compute(invocations, records),
     }
 
 
@@ -136,6 +205,7 @@ def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> 
     add_customers(StripeEmulator(stripe), customers - first, start=first, seed=2)
     sequential, objects = plain_fetch_all(stripe, parallel=False)
     parallel, _ = plain_fetch_all(stripe, parallel=True)
+    anchor_cpu, anchor_records = plain_fetch_parse_write(stripe)
     imported = run_job(principal, lambda: create("full"))
     ds = get_job_store().get(principal.account_id, imported["job_id"])["data_source_uuid"]  # type: ignore[index]
     unchanged = run_job(principal, resync(ds))
@@ -152,6 +222,16 @@ def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> 
         "all_changed_resync": all_changed,
         "small_import": small,
         "speed_ratio_import": round(fastest / imported["seconds"], 3),
+        "compute_anchor": {
+            "records": anchor_records,
+            "cpu_seconds": round(anchor_cpu, 3),
+            "cpu_seconds_per_1000_records": round(1000 * anchor_cpu / max(1, anchor_records), 3),
+        },
+        "time_to_fresh_data": {
+            "plain_fetch_seconds": round(fastest, 2),
+            "to_switch": round(imported["seconds_to_switch"] / fastest, 2),
+            "to_end": round(imported["seconds"] / fastest, 2),
+        },
         "speed_ratio_unchanged_resync": round(fastest / unchanged["seconds"], 3),
         "transitions_per_1000_records": {
             "small": round(1000 * small["transitions"] / small["records"], 2),

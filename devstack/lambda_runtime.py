@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -108,6 +109,21 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One handler invocation as Lambda bills it: its duration (rounded up to the millisecond, as Lambda's
+    billed duration is) at the function's configured memory, and the CPU time of the invoking thread."""
+
+    function: str
+    memory_mb: int
+    billed_ms: int
+    cpu_seconds: float
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.billed_ms / 1000 * self.memory_mb / 1024
+
+
 @dataclass
 class LambdaRuntime:
     """The registry of template functions and the in-process loader/invoker."""
@@ -117,6 +133,13 @@ class LambdaRuntime:
     _handlers: dict[str, Handler] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _async: set[threading.Thread] = field(default_factory=set)
+    _invocations: list[Invocation] = field(default_factory=list)
+
+    def take_invocations(self) -> list[Invocation]:
+        """Every invocation recorded since the last call (and forget them)."""
+        with self._lock:
+            taken, self._invocations = self._invocations, []
+        return taken
 
     # ------------------------------------------------------------------------------------ registry
     def register(self, spec: FunctionSpec) -> None:
@@ -214,11 +237,16 @@ class LambdaRuntime:
         spec = self.spec(name_or_arn)
         func = self.handler(spec.name)
         context = make_context(spec, request_id)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()
         try:
             return func(event, context)
         finally:
             elapsed = time.monotonic() - started
+            record = Invocation(
+                spec.name, spec.memory_size, math.ceil(elapsed * 1000), time.thread_time() - cpu_started
+            )
+            with self._lock:
+                self._invocations.append(record)
             if elapsed > spec.timeout:
                 LOG.warning(
                     "%s ran %.1f s, over its Timeout of %s s: AWS would have stopped it",

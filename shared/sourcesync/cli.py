@@ -104,6 +104,8 @@ def _job_text(job: dict[str, Any]) -> str:
     lines = [f"{job['id']}  {job['kind']}  {job['status']}  phase={job.get('phase')}  {progress.get('percent', 0)}%"]
     if _waiting_text(job):
         lines.append(f"  {_waiting_text(job)}")
+    if _cleanup_text(job):
+        lines.append(f"  {_cleanup_text(job)}")
     for kind, value in progress.get("kinds", {}).items():
         total = value.get("total")
         estimate = "about " if value.get("estimated") else ""
@@ -133,6 +135,30 @@ def _bar(job: dict[str, Any], width: int = 30) -> str:
     if waiting:
         tail = f"  {waiting}"
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:3d}%  {state:<18} {kinds}{tail}"
+
+
+def _local_time(value: Any) -> str | None:
+    from datetime import datetime
+
+    try:
+        return f"{datetime.fromisoformat(str(value).replace('Z', '+00:00')).astimezone():%H:%M:%S}"
+    except ValueError:
+        return None
+
+
+def _cleanup_text(job: dict[str, Any]) -> str:
+    """What the clean-up of the previous generation does after a job's switch (its tail, after it succeeded)."""
+    cleanup = job.get("cleanup")
+    if not cleanup or not cleanup.get("status"):
+        return ""
+    until = _local_time(cleanup.get("until")) if cleanup.get("until") else None
+    if cleanup["status"] == "pending":
+        return "clean-up of the previous data: pending" + (
+            f", its readers have until {until}; runs after that" if until else ""
+        )
+    if cleanup["status"] == "running":
+        return "clean-up of the previous data: running"
+    return "clean-up of the previous data: done"
 
 
 def _waiting_text(job: dict[str, Any]) -> str:
@@ -168,6 +194,14 @@ def follow(api: Api, job: dict[str, Any], as_json: bool, interval: float = 0.5) 
             f"{job['kind']} {job['status']}"
             + (f": {job['error']['code']}: {job['error']['message']}" if job.get("error") else "")
         )
+        cleanup = job.get("cleanup") or {}
+        if cleanup.get("status") in ("pending", "running"):
+            until = _local_time(cleanup.get("until")) if cleanup.get("until") else None
+            print(
+                "The new data is live. The clean-up of the previous data runs in the background"
+                + (f" until {until} (its readers' grace period) and a moment after" if until else "")
+                + f"; `sourcesync jobs show {job['id']}` tells when it is done."
+            )
         result = job.get("result") or {}
         removed, orphaned = result.get("overlays_removed") or [], result.get("overlays_orphaned") or []
         if removed or orphaned:

@@ -31,7 +31,7 @@ class Settings(BaseModel):
     commit_grace_seconds: int = Field(default=60, alias="COMMIT_GRACE_SECONDS")
     fetch_budget_seconds: float = Field(default=600, alias="FETCH_BUDGET_SECONDS")
     checkpoint_seconds: float = Field(default=5, alias="CHECKPOINT_SECONDS")
-    fetch_concurrency: int = Field(default=4, alias="FETCH_CONCURRENCY")
+    fetch_concurrency: int = Field(default=40, alias="FETCH_CONCURRENCY")
     #: Each account may make this many API requests in each window (docs/api.md, "Rate limits").
     rate_limit_requests: int = Field(default=600, ge=1, alias="RATE_LIMIT_REQUESTS")
     rate_limit_window_seconds: int = Field(default=10, ge=1, le=3600, alias="RATE_LIMIT_WINDOW_SECONDS")

@@ -107,3 +107,22 @@ def is_due(expression: str, anchor: datetime, start: datetime, end: datetime) ->
         if fire.year > end.year + 1:
             break
     return False
+
+
+def next_fire(expression: str, anchor: datetime, after: datetime) -> datetime | None:
+    """The schedule's first firing strictly after `after` (None if a cron's years are all past): the
+    time at which `is_due` first answers True for an interval starting at `after`."""
+    period = _rate_seconds(expression)
+    if period is not None:
+        if after < anchor:
+            return anchor + timedelta(seconds=period)
+        return anchor + timedelta(seconds=period * (int((after - anchor).total_seconds()) // period + 1))
+    from croniter import croniter
+
+    cron, year = _croniter_expression(expression)
+    fire: datetime = croniter(cron, after.astimezone(UTC)).get_next(datetime)
+    for _ in range(1000):  # a year field names a few years at most: this ends long before
+        if _year_matches(year, fire.year):
+            return fire.astimezone(UTC)
+        fire = croniter(cron, fire + timedelta(seconds=1)).get_next(datetime)
+    return None

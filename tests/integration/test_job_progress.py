@@ -159,7 +159,7 @@ def test_percent_never_goes_below_what_a_reader_was_shown(deployed_stack: Any) -
     assert stored is not None and stored["percent_shown"] == shown
 
 
-def test_the_switch_waits_for_readers_of_the_old_generation_and_says_so(
+def test_the_switch_ends_the_job_and_its_clean_up_waits_for_readers_of_the_old_generation(
     deployed_stack: Any, stripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
@@ -199,15 +199,16 @@ def test_the_switch_waits_for_readers_of_the_old_generation_and_says_so(
         steps.commit(context)
         stored = get_job_store().get(principal.account_id, job["job_id"])
         assert stored is not None
-        # Then the job waits for the readers' grace period, and says until when
-        waiting = present_job(stored)["waiting_for"]
-        assert waiting is not None and waiting["reason"] == "readers of the previous generation"
-        seconds = (parse_iso(waiting["until"]) - parse_iso(stored["committed_at"])).total_seconds()
+        # Then the job has ended (it waits for nothing), and its clean-up waits for the readers' grace period
+        shown = present_job(stored)
+        assert shown["status"] == "succeeded" and shown["waiting_for"] is None and shown["progress"]["percent"] == 100
+        assert shown["cleanup"]["status"] == "pending"
+        seconds = (parse_iso(shown["cleanup"]["until"]) - parse_iso(stored["committed_at"])).total_seconds()
         assert 29 <= seconds <= 31
-        # and no longer once the clean-up runs
+        # and runs once it is over
         steps.collect_garbage(context, planned["partitions"])
         stored = get_job_store().get(principal.account_id, job["job_id"])
-        assert stored is not None and present_job(stored)["waiting_for"] is None
+        assert stored is not None and present_job(stored)["cleanup"]["status"] == "running"
         steps.finish(context)
     finally:
         get_settings.cache_clear()

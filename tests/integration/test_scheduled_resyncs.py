@@ -130,3 +130,96 @@ def test_a_cron_schedule_fires_at_its_minute(deployed_stack: Any, principal: Pri
     assert uuid in scheduler_result(scheduler.tick(night + timedelta(minutes=30)))["started"]
     wait_idle(principal, uuid)
     assert uuid not in scheduler_result(scheduler.tick(night + timedelta(minutes=31)))["started"]
+    data_sources.update(principal, uuid, DataSourceUpdateRequest.model_validate({"schedule": None}))  # leave no timer
+
+
+class Requests:
+    """The DynamoDB requests this thread makes (by operation), through the layer's shared client."""
+
+    def __init__(self) -> None:
+        import threading
+        from collections import Counter
+
+        from sourcesync.aws import client
+
+        self.thread = threading.get_ident()
+        self.seen: Counter[str] = Counter()
+        self.events = client("dynamodb").meta.events
+        self.events.register("after-call.dynamodb.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        import threading
+
+        if threading.get_ident() == self.thread:
+            self.seen[model.name] += 1
+
+    def take(self) -> dict[str, int]:
+        taken = dict(self.seen)
+        self.seen.clear()
+        return taken
+
+    def close(self) -> None:
+        self.events.unregister("after-call.dynamodb.*", self._count)
+
+
+def test_the_schedulers_work_follows_what_is_due_not_how_many_sources_have_a_schedule(
+    deployed_stack: Any, principal: Principal
+) -> None:
+    from datetime import UTC, datetime
+
+    from sourcesync.clock import iso
+    from sourcesync.ids import new_id
+    from sourcesync.services.scheduling import run_due_resyncs
+
+    # Given 40 daily schedules set now, the first of which fires at `day`, then one every 36 minutes
+    day = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+    uuids = []
+    for i in range(40):
+        fires = day + timedelta(minutes=36 * i)
+        uuids.append(new_id("ds"))
+        get_source_store().create(
+            {
+                "uuid": uuids[-1],
+                "account_id": principal.account_id,
+                "name": f"Daily {i}",
+                "system": "stripe",
+                "status": "active",
+                "options": {},
+                "created_at": iso(datetime.now(UTC)),
+                "counts": {},
+                "schedule": f"cron({fires.minute} {fires.hour} * * ? *)",
+                "schedule_shard": "0",
+                "schedule_anchor": iso(datetime.now(UTC)),
+            }
+        )
+    requests = Requests()
+    try:
+        taken_in = run_due_resyncs(day - timedelta(minutes=5))  # takes in the new schedules, once
+        assert taken_in.schedules_taken_in >= 40 and not set(taken_in.started) & set(uuids)
+        run_due_resyncs(day - timedelta(minutes=5))  # (and whatever other tests left due)
+        requests.take()
+        # When the scheduler runs in a minute where none is due
+        quiet = run_due_resyncs(day - timedelta(minutes=4))
+        # Then it makes a fixed few requests (its Queries and its watermark), and writes nothing
+        made = requests.take()
+        assert not quiet.started and set(made) <= {"Query", "GetItem"} and sum(made.values()) <= 8, made
+        # When one source is due, it costs that source's read, its next firing's write and its job
+        due = run_due_resyncs(day)
+        made = requests.take()
+        assert due.started == [uuids[0]], due
+        assert made.get("UpdateItem") == 1 and made.get("TransactWriteItems") == 1, made
+        assert sum(made.values()) <= 8 + 4, made
+        # and it is not due again the next minute
+        assert uuids[0] not in run_due_resyncs(day + timedelta(minutes=1)).started
+        # When a schedule is changed, the next run takes in the new one (and only it)
+        data_sources.update(
+            principal, uuids[5], DataSourceUpdateRequest.model_validate({"schedule": "cron(0 12 * * ? *)"})
+        )
+        requests.take()
+        changed = run_due_resyncs(day + timedelta(minutes=2))
+        assert changed.schedules_taken_in == 1, changed
+        noon = (day + timedelta(days=1)).replace(hour=12, minute=0)
+        stored = get_source_store().get(principal.account_id, uuids[5])
+        assert stored is not None and parse_iso(stored["next_due"]) <= noon
+    finally:
+        requests.close()

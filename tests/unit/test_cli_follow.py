@@ -73,3 +73,36 @@ def test_the_bar_and_the_job_say_what_a_job_waits_for_and_what_the_provider_answ
     }
     text = _job_text(failed)
     assert "waiting for" not in text and "provider_error" in text and "HTTP 404" in text
+
+
+def test_the_bar_ends_at_the_switch_and_says_until_when_the_clean_up_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    local = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC).astimezone().strftime("%H:%M:%S")
+    result = {"counts": {"customers": 3}, "overlays_removed": [], "overlays_orphaned": []}
+    switched = {
+        **job("succeeded", result),
+        "progress": {"percent": 100, "eta_seconds": 0, "kinds": {}},
+        "cleanup": {"status": "pending", "until": "2026-11-30T12:05:00Z"},
+    }
+    # When the job the CLI follows has switched (its clean-up still pending)
+    assert follow(Jobs(switched), job("running", None), as_json=False, interval=0) == 0  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    # Then the bar ends at 100% and says the clean-up runs in the background until the grace period's end
+    assert "100%" in out and "resync_source succeeded" in out
+    assert f"The new data is live. The clean-up of the previous data runs in the background until {local}" in out
+
+
+def test_jobs_show_prints_the_clean_up() -> None:
+    from datetime import UTC, datetime
+
+    from sourcesync.cli import _job_text
+
+    local = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC).astimezone().strftime("%H:%M:%S")
+    shown = {**job("succeeded", None), "cleanup": {"status": "pending", "until": "2026-11-30T12:05:00Z"}}
+    assert f"clean-up of the previous data: pending, its readers have until {local}" in _job_text(shown)
+    running = {**shown, "cleanup": {"status": "running", "until": "2026-11-30T12:05:00Z"}}
+    assert "clean-up of the previous data: running" in _job_text(running)
+    done = {**shown, "cleanup": {"status": "done", "until": "2026-11-30T12:05:00Z"}}
+    assert "clean-up of the previous data: done" in _job_text(done)
+    assert "clean-up" not in _job_text(job("succeeded", None))  # a job without a switch (reprocess, delete)

@@ -124,3 +124,22 @@ def test_missing_handler_file_fails_clearly(tmp_path, runtime: LambdaRuntime) ->
     runtime.register(ghost)
     with pytest.raises(ModuleNotFoundError, match=r"ghost/app\.py not found"):
         runtime.invoke("rtunit-Ghost", {})
+
+
+def test_every_invocation_is_recorded_as_lambda_bills_it(runtime: LambdaRuntime) -> None:
+    runtime.take_invocations()
+    spec = runtime.spec("rtunit-WorkerFunction")
+    # When the handler runs, once successfully and once raising
+    runtime.invoke("rtunit-WorkerFunction", {"run": "ctx", "id": "1"})
+    with pytest.raises(ValueError):
+        runtime.invoke("rtunit-WorkerFunction", {"run": "bill", "id": "2", "boom": True})
+    # Then both are recorded: billed milliseconds (at least 1: Lambda rounds up), the configured memory,
+    # the invoking thread's CPU time, and GB-seconds from those
+    taken = runtime.take_invocations()
+    assert [i.function for i in taken] == [spec.name, spec.name]
+    for invocation in taken:
+        assert invocation.billed_ms >= 1 and invocation.memory_mb == spec.memory_size
+        assert 0 <= invocation.cpu_seconds <= invocation.billed_ms / 1000 + 0.01
+        assert invocation.gb_seconds == invocation.billed_ms / 1000 * spec.memory_size / 1024
+    # and taking them empties the record
+    assert runtime.take_invocations() == []

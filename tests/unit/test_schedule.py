@@ -78,3 +78,20 @@ def test_cron_day_of_week_is_counted_from_sunday_as_aws_does() -> None:
 def test_cron_year_field_limits_the_years() -> None:
     only_2030 = "cron(0 12 * * ? 2030)"
     assert not is_due(only_2030, T0, T0 - timedelta(minutes=1), T0)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(1 minute)", "rate(7 minutes)", "rate(1 hour)", "rate(3 days)", "cron(30 2 * * ? *)", "cron(0 9 ? * 2 *)"],
+)
+def test_next_fire_is_where_is_due_first_answers_true(expression: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sourcesync.schedule import is_due, next_fire
+
+    anchor = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    for after in (anchor - timedelta(hours=1), anchor, anchor + timedelta(minutes=61, seconds=5)):
+        fire = next_fire(expression, anchor, after)
+        assert fire is not None and fire > after
+        assert is_due(expression, anchor, after, fire)
+        assert not is_due(expression, anchor, after, fire - timedelta(seconds=1))

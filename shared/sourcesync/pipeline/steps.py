@@ -126,6 +126,8 @@ def plan(job: JobContext) -> dict[str, Any]:
             "partitions": json.dumps(partitions),
             "planned_at": now_iso(),
             "previous_counts": source.get("counts") or {},
+            # the job whose clean-up of its old generation this job's own clean-up must follow, if any
+            "after_cleanup_of": source.get("cleanup_job_id"),
         }
         _put_work(job.job_id, "PLAN", stored)
         _set_job(job, {"phase": "fetching"})
@@ -138,6 +140,8 @@ def plan(job: JobContext) -> dict[str, Any]:
         "partitions": partitions,
         "max_iterations": max(1, ITERATION_BUDGET_PER_EXECUTION // max(1, len(partitions))),
         "grace_seconds": get_settings().commit_grace_seconds,
+        # every partition at once, up to the template's FetchConcurrency (the Map's MaxConcurrencyPath)
+        "max_concurrency": max(1, min(len(partitions), get_settings().fetch_concurrency)),
     }
 
 
@@ -397,8 +401,11 @@ def apply_overlays(job: JobContext) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------- commit
 def commit(job: JobContext) -> dict[str, Any]:
-    """Switch readers to the new generation: one transaction on the source (and the job, which must not
-    have been cancelled). Readers see the old generation before it and the new one after it."""
+    """Switch readers to the new generation, and end the job there: one transaction on the source (the
+    new generation is the committed one, the job lets go of the source) and on the job (which must not
+    have been cancelled): `succeeded`, its result and counts final, progress 100, and its clean-up of the
+    old generation `pending` until the readers' grace period ends. Readers see the old generation before
+    the write and the new one after it; the source's next job may start at once."""
     assert job.generation is not None
     stored_job = get_job_store().get(job.account_id, job.job_id)
     if stored_job and stored_job.get("committed"):
@@ -408,7 +415,7 @@ def commit(job: JobContext) -> dict[str, Any]:
     full_counts = {kind: int(counts.get(kind, 0)) for kind in RecordKind}
     settings = get_settings()
     now = now_iso()
-    source_update = get_source_store().commit_transaction_item(
+    source_update = get_source_store().commit_and_release_transaction_item(
         job.account_id,
         job.data_source_uuid,
         job.job_id,
@@ -416,16 +423,27 @@ def commit(job: JobContext) -> dict[str, Any]:
         job.previous_generation,
         {"counts": full_counts, "last_synced_at": now},
     )
+    ended = {
+        "committed": True,
+        "committed_at": now,
+        "status": "succeeded",
+        "phase": None,
+        "waiting_for": None,
+        "finished_at": now,
+        "result": _result(job),
+        "progress": _frozen_progress(job, "succeeded"),
+        "cleanup": {"status": "pending", "until": _grace_end(settings.commit_grace_seconds)},
+    }
+    names = {f"#e{i}": k for i, k in enumerate(ended)}
+    values = {f":e{i}": v for i, v in enumerate(ended.values())}
     job_update = {
         "Update": {
             "TableName": settings.jobs_table,
             "Key": job_key(job.account_id, job.job_id),
-            "UpdateExpression": "SET committed = :true, committed_at = :now, waiting_for = :wait",
+            "UpdateExpression": "SET " + ", ".join(f"#e{i} = :e{i}" for i in range(len(ended))),
             "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {":true": True, ":now": now, ":running": "running", ":wait": _grace_wait(settings.commit_grace_seconds)}
-            ),
+            "ExpressionAttributeNames": {**names, "#status": "status"},
+            "ExpressionAttributeValues": to_item({**values, ":running": "running"}),
         }
     }
     try:
@@ -436,7 +454,7 @@ def commit(job: JobContext) -> dict[str, Any]:
         _ensure_live(job)
         raise GenerationConflictError("Another generation was committed during this re-sync.") from None
     logger.info(
-        "Generation committed",
+        "Generation committed; the job succeeded",
         data_source_uuid=job.data_source_uuid,
         job_id=job.job_id,
         generation=job.generation,
@@ -445,21 +463,47 @@ def commit(job: JobContext) -> dict[str, Any]:
     return {"committed": True}
 
 
-def _grace_wait(seconds: int) -> dict[str, str] | None:
-    """The job's `waiting_for` during the readers' grace period after the switch (none without one)."""
-    if seconds <= 0:
-        return None
-    return {"reason": "readers of the previous generation", "until": iso(clock_now() + timedelta(seconds=seconds))}
+def _result(job: JobContext) -> dict[str, Any]:
+    """The job's result: the counts of the new generation and what the policy matrix did to manual data."""
+    counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
+    overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
+    result = {
+        "counts": counts,
+        "overlays_removed": overlays["overlays_removed"],
+        "overlays_orphaned": overlays["overlays_orphaned"],
+    }
+    if overlays.get("overlays_truncated"):
+        result["overlays_truncated"] = overlays["overlays_truncated"]
+    return result
+
+
+def _grace_end(seconds: int) -> str:
+    """When the readers' grace period after the switch ends: the old generation stays whole until then."""
+    return iso(clock_now() + timedelta(seconds=max(0, seconds)))
 
 
 # ---------------------------------------------------------------------------------------------- clean up
+#: How long a clean-up waits before looking again at the previous job's clean-up it must follow.
+CLEANUP_POLL_SECONDS = 2
+
+
 def collect_garbage(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
-    """After the switch (and the readers' grace period): remove the versions only the old generation
-    could see (superseded versions, vanished records and their tombstones) and the old manifests."""
+    """After the switch and the readers' grace period: remove the versions only the old generation could
+    see (superseded versions, vanished records and their tombstones) and the old manifests.
+
+    The job has succeeded already; its `cleanup` goes pending -> running -> done (`finish`). Clean-ups of
+    one source run in the order of their switches: this one reads the manifests of the generation it
+    replaced, which the previous job's clean-up reads too and this one deletes, so it waits (`"waiting"`)
+    while the clean-up of the job whose switch it followed has not ended. Nothing here reads or writes the
+    new generation, so the source's next job may run meanwhile."""
     assert job.generation is not None
-    _set_job(job, {"waiting_for": None})  # the grace period is over
+    plan_item = _get_work(job.job_id, "PLAN") or {}
+    before = plan_item.get("after_cleanup_of")
+    if before and _cleanup_pending(job.account_id, str(before)):
+        return {"waiting": True, "poll_seconds": CLEANUP_POLL_SECONDS}
+    _set_cleanup(job, "running")
     if job.previous_generation is None:
-        return {"removed": 0}
+        return {"waiting": False, "removed": 0}
     manifests, records = get_manifest_store(), get_record_store()
     removed = 0
     for kind in sorted({p["kind"] for p in partitions}):
@@ -475,7 +519,22 @@ def collect_garbage(job: JobContext, partitions: list[dict[str, Any]]) -> dict[s
                 keys.append(_version_key(job, RecordKind(kind), uuid, entry, job.generation))
         removed += records.delete(keys)
     manifests.delete_generation(job.account_id, job.data_source_uuid, job.previous_generation)
-    return {"removed": removed}
+    return {"waiting": False, "removed": removed}
+
+
+def _cleanup_pending(account_id: str, job_id: str) -> bool:
+    """Whether a job's clean-up of its old generation has yet to end (a purged job's has nothing left)."""
+    previous = get_job_store().get(account_id, job_id)
+    if previous is None or not previous.get("committed"):
+        return False
+    return (previous.get("cleanup") or {}).get("status") in ("pending", "running")
+
+
+def _set_cleanup(job: JobContext, status: str, **more: Any) -> None:
+    stored = get_job_store().get(job.account_id, job.job_id) or {}
+    cleanup = dict(stored.get("cleanup") or {"until": now_iso()})
+    if cleanup.get("status") != status or more:
+        _set_job(job, {"cleanup": {**cleanup, "status": status}, **more})
 
 
 def _version_key(job: JobContext, kind: RecordKind, uuid: str, entry: Entry, generation: int) -> dict[str, str]:
@@ -485,11 +544,12 @@ def _version_key(job: JobContext, kind: RecordKind, uuid: str, entry: Entry, gen
 
 
 # ---------------------------------------------------------------------------------------------- finish
-def _frozen_progress(job: JobContext) -> dict[str, Any]:
+def _frozen_progress(job: JobContext, status: str) -> dict[str, Any]:
+    """The figures a job ends with (`status`: how it ends, which the stored job does not say yet)."""
     from sourcesync.services.progress import job_progress
 
     stored = get_job_store().get(job.account_id, job.job_id) or {}
-    return job_progress(stored, finished=True)
+    return job_progress({**stored, "status": status}, finished=True)
 
 
 def _release(job: JobContext) -> None:
@@ -502,23 +562,24 @@ def _drop_work(job: JobContext) -> None:
 
 
 def finish(job: JobContext) -> dict[str, Any]:
+    """The end of a job's workflow. A committed job succeeded at its switch: this ends its clean-up
+    (the overlays the policy matrix removed go, the work items go, `cleanup.status` is `done`). A job
+    without a switch (`reprocess`) ends here: `succeeded` with its result, and the source released."""
     from sourcesync.services.overlays import finish_removals
 
     finish_removals(job.account_id, job.job_id)
-    stored_job = get_job_store().get(job.account_id, job.job_id) or {}
+    stored_job = get_job_store().get(job.account_id, job.job_id)
+    if stored_job is None:  # the source was deleted during the clean-up: its purge removed the job too
+        _drop_work(job)
+        return {"status": "succeeded"}
+    if stored_job.get("committed"):
+        _drop_work(job)
+        _set_cleanup(job, "done")
+        return {"status": "succeeded"}
     if stored_job.get("status") == "succeeded":  # a retried finish: the result is written, its inputs are gone
         _release(job)
         _drop_work(job)
         return {"status": "succeeded"}
-    counts = (_get_work(job.job_id, "COUNTS") or {}).get("counts", {})
-    overlays = _get_work(job.job_id, "OVERLAYS") or {"overlays_removed": [], "overlays_orphaned": []}
-    result = {
-        "counts": counts,
-        "overlays_removed": overlays["overlays_removed"],
-        "overlays_orphaned": overlays["overlays_orphaned"],
-    }
-    if overlays.get("overlays_truncated"):
-        result["overlays_truncated"] = overlays["overlays_truncated"]
     _set_job(
         job,
         {
@@ -526,8 +587,8 @@ def finish(job: JobContext) -> dict[str, Any]:
             "phase": None,
             "waiting_for": None,
             "finished_at": now_iso(),
-            "result": result,
-            "progress": _frozen_progress(job),
+            "result": _result(job),
+            "progress": _frozen_progress(job, "succeeded"),
         },
     )
     _release(job)
@@ -543,21 +604,17 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     `failures.JOB_ERRORS`'s entry for the exception that stopped it."""
     status, error_body = failures.job_error(job.job_id, (error or {}).get("Error", "States.Runtime"))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
+    if stored_job.get("committed"):  # the clean-up after the switch failed: the job's data is live
+        return _cleanup_failed(job)
     if stored_job.get("status") in ("succeeded", "failed", "cancelled"):  # a retried undo: finish releasing
         _release(job)
         _drop_work(job)
         return {"status": stored_job["status"]}
-    if stored_job.get("committed"):
-        status = "failed"
-        error_body = {
-            "code": "cleanup_failed",
-            "message": "The new data is live; removing what only the old generation held failed.",
-        }
     plan_item = _get_work(job.job_id, "PLAN")
     generation = plan_item["generation"] if plan_item else job.generation
     source = get_source_store().get(job.account_id, job.data_source_uuid)
     deleting = source is None or source.get("status") == "deleting"
-    if generation is not None and not deleting and not stored_job.get("committed"):
+    if generation is not None and not deleting:
         records = get_record_store()
         for pk in partition_keys(job.data_source_uuid):
             start = None
@@ -569,12 +626,9 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
         # The generation stays pending for good: a sibling worker still finishing a page could write one more
         # version of it after this clean-up, and a pending generation is invisible to every reader.
-    from sourcesync.services.overlays import finish_removals, undo_removals
+    from sourcesync.services.overlays import undo_removals
 
-    if stored_job.get("committed"):  # the matrix's removals are in effect: carry them out
-        finish_removals(job.account_id, job.job_id)
-    else:
-        undo_removals(job.account_id, job.job_id)
+    undo_removals(job.account_id, job.job_id)
     _set_job(
         job,
         {
@@ -583,7 +637,7 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
             "waiting_for": None,
             "finished_at": now_iso(),
             "error": error_body,
-            "progress": _frozen_progress(job),
+            "progress": _frozen_progress(job, status),
         },
     )
     if not deleting:
@@ -591,6 +645,27 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     _drop_work(job)
     logger.info("Job ended without committing", job_id=job.job_id, status=status, code=error_body["code"])
     return {"status": status}
+
+
+def _cleanup_failed(job: JobContext) -> dict[str, Any]:
+    """A clean-up that kept failing: the job stays `succeeded` (its data is live, and readers never see
+    what is left: versions no committed generation points at), its clean-up ends, and its `error` says
+    what was left behind. The execution fails, so the operator sees it."""
+    from sourcesync.services.overlays import finish_removals
+
+    finish_removals(job.account_id, job.job_id)  # the matrix's removals are in effect: carry them out
+    _set_cleanup(
+        job,
+        "done",
+        error={
+            "code": "cleanup_failed",
+            "message": "The new data is live; removing what only the old generation held failed, "
+            "so some storage is left behind (invisible to readers).",
+        },
+    )
+    _drop_work(job)
+    logger.info("The clean-up after the switch failed", job_id=job.job_id)
+    return {"status": "failed"}
 
 
 # ---------------------------------------------------------------------------------------------- continue

@@ -146,7 +146,7 @@ def present_job(job: Item) -> dict[str, Any]:
             "kinds": progress.get("kinds", {}),
         },
         "waiting_for": _waiting_for(job),
-        "cleanup": job.get("cleanup"),
+        "cleanup": _cleanup(job),
         "result": job.get("result"),
         "error": job.get("error"),
     }
@@ -158,6 +158,18 @@ def _waiting_for(job: Item) -> dict[str, str] | None:
     if job["status"] in FINISHED or not isinstance(waiting, dict) or not waiting.get("reason"):
         return None
     return {"reason": str(waiting["reason"]), "until": str(waiting.get("until") or "")}
+
+
+CLEANUP_STATUSES = ("pending", "running", "done")
+
+
+def _cleanup(job: Item) -> dict[str, str | None] | None:
+    """A switched job's clean-up of the old generation, its tail after `succeeded`: `pending` until the
+    readers' grace period ends (`until`), `running` while it removes, `done`. None for other jobs."""
+    cleanup = job.get("cleanup")
+    if not isinstance(cleanup, dict) or cleanup.get("status") not in CLEANUP_STATUSES:
+        return None
+    return {"status": str(cleanup["status"]), "until": str(cleanup["until"]) if cleanup.get("until") else None}
 
 
 def cancel(principal: Principal, job_id: str) -> Item:

@@ -4,8 +4,9 @@
 partition lists its sources in creation order, strongly consistently (a source deleted a moment ago
 never shows in a list). The item carries the source's `status`, its `committed_generation` (which
 generation of records readers see), `current_job_id` (the one running job: a conditional write on it
-is what makes "one job per source" hold) and, when it has a schedule, `schedule_shard` (the sparse
-`scheduled` index the scheduler reads). Deleting a source is one conditional update of this item.
+is what makes "one job per source" hold) and, when it has a schedule, `schedule_shard` and
+`schedule_anchor` (the sparse `scheduled` and `schedule_changes` indexes) and the scheduler's own
+`next_due`/`due_bucket` (the sparse `due` index). Deleting a source is one conditional update of this item.
 """
 
 from __future__ import annotations
@@ -252,6 +253,19 @@ class SourceStore:
             if not is_condition_failure(error):
                 raise
 
+    # ------------------------------------------------------------------ the pipeline's switch (perf)
+    def commit_and_release_transaction_item(
+        self, account_id: str, uuid: str, job_id: str, generation: int, previous: int | None, set_values: Item
+    ) -> dict[str, Any]:
+        """`commit_transaction_item`, and the job lets go of the source in the same write: the source is
+        `active` again at the switch and names the job whose clean-up of the old generation follows
+        (`cleanup_job_id`), which the source's next job waits for before it cleans up after itself."""
+        item = self.commit_transaction_item(
+            account_id, uuid, job_id, generation, previous, {**set_values, "status": "active", "cleanup_job_id": job_id}
+        )
+        item["Update"]["UpdateExpression"] += " REMOVE current_job_id"
+        return item
+
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
         items: list[Item] = []
@@ -267,6 +281,94 @@ class SourceStore:
             if "LastEvaluatedKey" not in answer:
                 return items
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------------ the scheduler's queries (perf)
+    # The scheduler reads only what changed and what is due, never every scheduled source:
+    # * `schedule_changes` (schedule_shard, schedule_anchor; sparse, INCLUDE next_due_of): the sources whose
+    #   schedule was set or changed since a time (the API writes a new `schedule_anchor` with every schedule);
+    # * `due` (due_bucket, next_due; sparse, KEYS_ONLY): the sources whose next firing is at or before now.
+    #   The scheduler alone writes `next_due`, `due_bucket` and `next_due_of` (the schedule and anchor that
+    #   next_due was computed from).
+    SCHEDULER_PK = "SCHEDULER"
+
+    def schedule_changes(self, shard: str, since: str) -> list[Item]:
+        """Sources of a shard whose schedule was set at or after `since` (keys, anchor, next_due_of)."""
+        return self._query_all(
+            {
+                "TableName": self.table,
+                "IndexName": "schedule_changes",
+                "KeyConditionExpression": "schedule_shard = :shard AND schedule_anchor >= :since",
+                "ExpressionAttributeValues": to_item({":shard": shard, ":since": since}),
+            }
+        )
+
+    def due(self, bucket: str, now: str) -> list[Item]:
+        """Keys of the sources of a bucket whose next firing is at or before `now`."""
+        return self._query_all(
+            {
+                "TableName": self.table,
+                "IndexName": "due",
+                "KeyConditionExpression": "due_bucket = :bucket AND next_due <= :now",
+                "ExpressionAttributeValues": to_item({":bucket": bucket, ":now": now}),
+            }
+        )
+
+    def _query_all(self, request: dict[str, Any]) -> list[Item]:
+        items: list[Item] = []
+        while True:
+            answer = ddb().query(**request)
+            items.extend(from_item(i) for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def set_next_due(
+        self, account_id: str, uuid: str, next_due: str | None, bucket: str, schedule: str, anchor: str
+    ) -> bool:
+        """Store when the source's schedule fires next (computed from `schedule` set at `anchor`; None:
+        never again), only if that is still its schedule: a stale computation never overwrites a newer one."""
+        of = f"{anchor} {schedule}"
+        sets = "SET next_due_of = :of" + (", next_due = :due, due_bucket = :bucket" if next_due else "")
+        values = {":of": of, ":schedule": schedule, ":anchor": anchor, ":deleting": "deleting"}
+        if next_due:
+            values.update({":due": next_due, ":bucket": bucket})
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression=sets + ("" if next_due else " REMOVE next_due, due_bucket"),
+                ConditionExpression="#schedule = :schedule AND schedule_anchor = :anchor AND #status <> :deleting",
+                ExpressionAttributeNames={"#schedule": "schedule", "#status": "status"},
+                ExpressionAttributeValues=to_item(values),
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def clear_next_due(self, account_id: str, uuid: str) -> None:
+        """The source is no longer scheduled (schedule removed, source deleted): out of the `due` index."""
+        try:
+            ddb().update_item(
+                TableName=self.table,
+                Key=source_key(account_id, uuid),
+                UpdateExpression="REMOVE next_due, due_bucket, next_due_of",
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+
+    def schedule_watermark(self) -> str | None:
+        """The latest `schedule_anchor` the scheduler has taken into account."""
+        answer = ddb().get_item(
+            TableName=self.table, Key=to_item({"pk": self.SCHEDULER_PK, "sk": "CHANGES"}), ConsistentRead=True
+        )
+        return str(from_item(answer["Item"])["anchor"]) if "Item" in answer else None
+
+    def set_schedule_watermark(self, anchor: str) -> None:
+        ddb().put_item(TableName=self.table, Item=to_item({"pk": self.SCHEDULER_PK, "sk": "CHANGES", "anchor": anchor}))
 
 
 def get_source_store() -> SourceStore:
