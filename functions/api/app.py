@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.api.app import create_app
-from sourcesync.api.routes import customers, data_sources, imports, jobs, subscriptions
+from sourcesync.api.routes import console, customers, data_sources, imports, jobs, subscriptions
 from sourcesync.log import logger
 
-app = create_app(data_sources.router, jobs.router, customers.router, subscriptions.router, imports.router)
+app = create_app(
+    data_sources.router, jobs.router, customers.router, subscriptions.router, imports.router, console.router
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

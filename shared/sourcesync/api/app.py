@@ -25,6 +25,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 #: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else).
 SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess"})
+#: Routes any caller may reach without a key: the console's static files.
+PUBLIC_ROUTES = frozenset({"GET /console", "GET /console/{proxy+}"})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -71,6 +73,8 @@ def _api_key(app: APIGatewayHttpResolver) -> str | None:
 
 
 def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    if app.current_event.raw_event.get("routeKey") in PUBLIC_ROUTES:
+        return next_middleware(app)
     body = raw_body(app)
     if len(body) > get_settings().max_body_bytes:
         raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
