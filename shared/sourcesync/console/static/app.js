@@ -147,7 +147,7 @@ async function sourcePanel(uuid) {
     el("p", { text: "To refresh its data instead, delete this source and import its data again, or ask support to reprocess it (which rebuilds its subscriptions and counts from the stored records)." }));
   } else {
     resync.append(el("p", { class: "muted", text: "Erases this source's data and imports it again from " + source.system + ". The current data stays visible until the new data is complete." }),
-      el("button", { type: "button", onclick: () => resyncPreview(source, resync) }, "Re-Sync Data"));
+      el("button", { type: "button", id: "resync", disabled: Boolean(source.current_job), onclick: () => resyncPreview(source, resync) }, "Re-Sync Data"));
   }
   const remove = el("section", { class: "panel", "aria-labelledby": "delete-title" },
     el("h2", { id: "delete-title", text: "Delete This Source" }),
@@ -177,7 +177,7 @@ async function resyncPreview(source, box) {
     const removed = preview.overlays_removed || [];
     out.replaceChildren(
       el("h3", { text: removed.length ? "Manual data this re-sync will remove (" + removed.length + ")" : "This re-sync removes no manual data." }),
-      removed.length ? el("ul", { "aria-label": "Manual data to remove" }, removed.map((o) => el("li", {}, overlayText(o)))) : null,
+      ...(removed.length ? [el("ul", { "aria-label": "Manual data to remove" }, removed.map((o) => el("li", {}, overlayText(o))))] : []),
       el("button", { type: "button", onclick: (e) => { e.target.disabled = true; startResync(source, box, out); } }, "Start re-sync"),
       el("button", { type: "button", class: "secondary", onclick: () => out.remove() }, "Cancel"));
     out.querySelector("button").focus();
@@ -187,8 +187,10 @@ async function resyncPreview(source, box) {
 async function startResync(source, box, out) {
   try {
     const job = await api("POST", "/v1/data_sources/" + encodeURIComponent(source.uuid) + "/resync");
+    const again = box.querySelector("#resync");
+    if (again) again.disabled = true;
     out.replaceChildren();
-    watchJob(job.id, out, () => listJobs(source, document.getElementById("jobs")));
+    watchJob(job.id, out, () => { if (again) again.disabled = false; listJobs(source, document.getElementById("jobs")); });
   } catch (e) { out.replaceChildren(errorLine(e)); }
 }
 
@@ -234,7 +236,7 @@ function renderJob(job, status, bars) {
   if (job.phase) parts.push("phase " + job.phase);
   if (p.eta_seconds !== null && p.eta_seconds !== undefined && job.status === "running") parts.push("about " + Math.ceil(p.eta_seconds) + " s left");
   if (job.waiting_for) parts.push("waiting for " + job.waiting_for.reason + (job.waiting_for.until ? " (until " + when(job.waiting_for.until) + ")" : ""));
-  if (job.cleanup && job.cleanup.status) parts.push("cleanup " + job.cleanup.status);
+  if (job.cleanup) parts.push("cleanup " + (typeof job.cleanup === "string" ? job.cleanup : job.cleanup.status || job.cleanup.phase || ""));
   status.className = "job-status" + (job.status === "failed" ? " error" : job.status === "succeeded" ? " ok" : "");
   if (job.status === "failed") parts.push("\u2014 " + ((job.error && job.error.message) || "no message") + ". The previous data is unchanged.");
   if (job.status === "succeeded") parts.push("\u2014 done");
@@ -318,7 +320,7 @@ async function listCustomers(source, box) {
     box.append(page.entries.length ? el("ul", { "aria-label": "Customers" }, page.entries.map((c) =>
       el("li", {}, el("a", { href: "#/customers/" + encodeURIComponent(c.uuid) }, c.name || c.external_id), " \u2014 MRR " + money(c.mrr, c.currency))))
       : el("p", { text: "No customers." }),
-    page.has_more ? el("p", { class: "muted", text: "The first 50 customers are shown." }) : null);
+    ...(page.has_more ? [el("p", { class: "muted", text: "The first 50 customers are shown." })] : []));
   } catch (e) { box.append(errorLine(e)); }
 }
 
