@@ -218,3 +218,57 @@ def test_a_customer_page_and_its_resync(
     assert job["kind"] == "resync_customer" and job["customer_uuid"] == paying["uuid"]
     assert job["status"] == "succeeded"
     assert api.ok("GET", f"/v1/customers/{paying['uuid']}")["overlays"]["mrr_edits"]  # Stripe keeps the edit
+
+
+def test_add_sources_a_custom_one_says_what_to_do_instead_and_the_schedule_changes(
+    page: Page, console_url: str, account: Account, api: Client, stripe: str
+) -> None:
+    sign_in(page, console_url, account.api_key)
+    page.get_by_role("link", name="Add a source").first.click()
+    page.get_by_label("Name", exact=True).fill("Pushed")
+    page.get_by_label("System", exact=True).select_option("custom")
+    expect(page.get_by_role("heading", name="Custom sources: the Import API")).to_be_visible()
+    expect(page.get_by_label("Stripe secret key")).to_be_hidden()
+    page.get_by_role("button", name="Create source").click()
+    expect(page.get_by_role("heading", name="Pushed — Settings")).to_be_visible()
+    expect(page.get_by_text("This source cannot be re-synced")).to_be_visible()
+    expect(
+        page.get_by_text("delete this source and import its data again, or ask support to reprocess it")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Re-Sync Data")).to_have_count(0)
+
+    page.get_by_role("link", name="Add a source").first.click()
+    page.get_by_label("Name", exact=True).fill("Billing")
+    page.get_by_label("System", exact=True).select_option("stripe")
+    page.get_by_label("Stripe secret key").fill(STRIPE_KEY["api_key"])
+    page.get_by_label("Options: API base").fill(stripe)
+    page.get_by_label("Schedule (optional)").fill("rate(1 day)")
+    page.get_by_role("button", name="Create source").click()
+    expect(page.get_by_role("heading", name="Billing — Settings")).to_be_visible()
+    assert STRIPE_KEY["api_key"] not in page.content()  # the credential is never rendered back
+    billing = next(s for s in api.ok("GET", "/v1/data_sources")["entries"] if s["name"] == "Billing")
+    assert billing["schedule"] == "rate(1 day)"
+    import_job = api.ok("GET", f"/v1/data_sources/{billing['uuid']}/jobs")["entries"][0]
+    assert api.wait_for_job(import_job["id"])["status"] == "succeeded"
+
+    # keyboard only: back to the list, the Settings icon by focus and Enter
+    page.get_by_role("link", name="Settings & Data > Sources").press("Enter")
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Billing", exact=True))
+    row.get_by_role("button", name="Settings").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Billing — Settings")).to_be_visible()
+
+    schedule = page.get_by_role("textbox", name="Schedule", exact=True)
+    expect(schedule).to_have_value("rate(1 day)")
+    schedule.fill("every day")
+    schedule.press("Enter")
+    refused = api.patch(f"/v1/data_sources/{billing['uuid']}", {"schedule": "every day"})
+    assert refused.status_code == 400
+    expect(page.get_by_text("Error: " + refused.json()["error"]["message"])).to_be_visible()
+    schedule.fill("rate(2 hours)")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.get_by_text("Schedule saved: rate(2 hours)")).to_be_visible()
+    assert api.ok("GET", f"/v1/data_sources/{billing['uuid']}")["schedule"] == "rate(2 hours)"
+    page.get_by_role("button", name="Turn off").click()
+    expect(page.get_by_text("Schedule turned off.")).to_be_visible()
+    assert api.ok("GET", f"/v1/data_sources/{billing['uuid']}")["schedule"] is None
