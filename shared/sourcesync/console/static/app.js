@@ -6,6 +6,7 @@ const KEY = "sourcesync.apiKey";
 const POLL_MS = 1000;
 const $ = (id) => document.getElementById(id);
 let pollTimer = null;
+let pollGeneration = 0; // bumped whenever polling stops, so a request still in flight does not restart it
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -57,7 +58,7 @@ function view(title, ...children) {
   section.setAttribute("aria-labelledby", "view-title");
   return section;
 }
-function stopPolling() { if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; } }
+function stopPolling() { pollGeneration += 1; if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; } }
 
 // ---- sign in / out
 function showSignIn(message) {
@@ -211,14 +212,20 @@ function watchJob(jobId, box, onDone) {
   const bars = el("div", { class: "bars" });
   const area = el("div", { class: "job", "data-job": jobId }, el("h3", { text: "Progress" }), status, bars);
   box.append(area);
+  let generation = 0;
   const tick = async () => {
     let job;
-    try { job = await api("GET", "/v1/jobs/" + encodeURIComponent(jobId)); } catch (e) { status.textContent = "Error: " + e.message; pollTimer = setTimeout(tick, POLL_MS * 3); return; }
+    try { job = await api("GET", "/v1/jobs/" + encodeURIComponent(jobId)); } catch (e) {
+      if (generation !== pollGeneration) return;
+      status.textContent = "Error: " + e.message; pollTimer = setTimeout(tick, POLL_MS * 3); return;
+    }
+    if (generation !== pollGeneration) return;
     renderJob(job, status, bars);
     if (["succeeded", "failed", "cancelled"].includes(job.status)) { pollTimer = null; if (onDone) onDone(job); return; }
     pollTimer = setTimeout(tick, POLL_MS);
   };
   stopPolling();
+  generation = pollGeneration;
   tick();
 }
 
