@@ -21,7 +21,8 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup sam checkov build run up down test lint typecheck unit integration e2e infra security build-test bench deploy delete clean
+.PHONY: setup sam checkov build run up down test lint typecheck unit integration e2e infra security build-test browser chromium screenshots bench deploy delete clean
+CHROMIUM := /usr/bin/chromium
 
 setup: $(STAMP) $(DDB_LOCAL)
 
@@ -71,7 +72,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy shared/sourcesync functions devstack
 
-test: setup sam checkov lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, infrastructure, build, security
+test: setup sam checkov chromium lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, infrastructure, build, security, browser
 	$(VENV)/bin/pytest -q
 
 unit: setup
@@ -86,6 +87,16 @@ security: setup checkov  ## checkov on the template, bandit on the code, least p
 	$(VENV)/bin/pytest -q tests/security
 build-test: setup sam  ## sam build + validate --lint, then the checks over the build output (docs/deploy.md)
 	$(VENV)/bin/pytest -q tests/build
+browser: setup chromium
+	$(VENV)/bin/pytest -q tests/browser
+screenshots: setup chromium  ## the console's main pages into docs/console/*.png
+	$(VENV)/bin/pytest -q tests/browser --console-screenshots
+
+chromium:            ## Debian's chromium, which the console's browser tests drive (Playwright, no download)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else echo "The browser tests need $(CHROMIUM): run 'sudo apt-get install -y chromium'." >&2; exit 1; fi; }
 
 bench: setup sam     ## the benchmarks; figures (and the built sizes) into docs/benchmarks.md
 	$(PY) -m benchmarks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.api.app import create_app
-from sourcesync.api.routes import api_keys, customers, data_sources, imports, jobs, openapi, subscriptions
+from sourcesync.api.routes import api_keys, console, customers, data_sources, imports, jobs, openapi, subscriptions
 from sourcesync.log import logger
 
 app = create_app(
@@ -16,6 +16,7 @@ app = create_app(
     imports.router,
     api_keys.router,
     openapi.router,
+    console.router,
 )
 
 

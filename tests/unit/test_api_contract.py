@@ -14,12 +14,13 @@ from werkzeug.wrappers import Request
 from devstack import REPO_ROOT
 from devstack.api_gateway import ApiGateway
 from devstack.stack import load_template
-from sourcesync.api.app import create_app
+from sourcesync.api.app import PUBLIC_ROUTES, create_app
 from sourcesync.api.contract import OPERATIONS, allowed_methods, operation_of, valid_path_parameters
 from sourcesync.api.models import CustomerQuery, DryRunQuery, PageQuery
 from sourcesync.api.openapi import document
 from sourcesync.api.routes import (
     api_keys,
+    console,
     customers,
     data_sources,
     delete_source,
@@ -33,6 +34,7 @@ from sourcesync.api.routes import (
 
 ROUTERS = (
     api_keys,
+    console,
     customers,
     data_sources,
     delete_source,
@@ -49,16 +51,21 @@ ID = "ds_01jbx0000000000000000000aa"
 def test_every_route_served_is_in_the_contract_and_the_reverse() -> None:
     app = create_app(*(module.router for module in ROUTERS))
     served = {f"{r.method} {r.path}" for r in app._static_routes + app._dynamic_routes}
-    assert all(operation_of(*key.split(" ", 1)) is not None for key in served)
+    assert all(
+        operation_of(*key.split(" ", 1)) is not None for key in served if key.split(" ", 1)[1] not in PUBLIC_ROUTES
+    )
     contract = {op.route_key for op in OPERATIONS}
-    assert {key.replace("<", "{").replace(">", "}") for key in served} == contract
+    console_files = {f"GET {path}" for path in PUBLIC_ROUTES}  # static files, not API operations
+    assert {key.replace("<", "{").replace(">", "}") for key in served - console_files} == contract
+    assert console_files <= served
 
 
 def test_the_template_routes_every_operation_and_sends_the_rest_to_the_api_function() -> None:
     routes = load_template().routes()
     keys = {r.route_key for r in routes}
     public = {op.route_key for op in OPERATIONS if op.public}
-    assert keys == {op.route_key for op in OPERATIONS} - public | {"$default"}
+    console = {"GET /console", "GET /console/{proxy+}"}  # the console's static files (docs/console.md)
+    assert keys == {op.route_key for op in OPERATIONS} - public | {"$default"} | console
     default = next(r for r in routes if r.route_key == "$default")
     assert (default.method, default.function_logical_id) == ("ANY", "ApiFunction")
 

@@ -29,6 +29,9 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess", "GET /v1/jobs/{job_id}"})
 #: POSTs whose answer holds a secret shown once (a new API key): never stored for an Idempotency-Key replay.
 UNREPLAYABLE_ROUTES = frozenset({"POST /v1/api_keys/{key_id}/rotate"})
+#: Routes of the resolver any caller may reach without a key: the console's static files (the OpenAPI
+#: document is public through its contract entry).
+PUBLIC_ROUTES = frozenset({"/console", "/console/", "/console/<name>"})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -75,11 +78,16 @@ def _api_key(app: APIGatewayHttpResolver) -> str | None:
 
 
 def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    route = app.context.get("_route")
+    if route is None:  # a route nobody serves: 404/405 without asking for a key
+        return next_middleware(app)
+    if route.path in PUBLIC_ROUTES:
+        return next_middleware(app)
     body = raw_body(app)
     if len(body) > get_settings().max_body_bytes:
         raise errors.PayloadTooLargeError("Request bodies are limited to 1 MB.")
     operation = route_operation(app)
-    if operation is None or operation.public:  # a route nobody serves (404/405), or the OpenAPI document
+    if operation is not None and operation.public:  # the OpenAPI document
         return next_middleware(app)
     caller = authenticate(_api_key(app))
     if caller.role == "support" and app.current_event.raw_event.get("routeKey") not in SUPPORT_ROUTES:
