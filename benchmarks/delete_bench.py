@@ -100,7 +100,8 @@ def seed_source(principal: Principal, name: str, records: int) -> str:
     counts: dict[str, int] = {}
     for version in versions:
         counts[version.kind.value] = counts.get(version.kind.value, 0) + 1
-    get_source_store().add_counts(principal.account_id, ds, counts)
+    # the counts, as an Import API request commits them (the versions are at the committed generation, 1)
+    assert get_source_store().commit_import(principal.account_id, ds, 1, 1, counts)
     return ds
 
 

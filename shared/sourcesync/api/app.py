@@ -77,9 +77,15 @@ def _api_key(app: APIGatewayHttpResolver) -> str | None:
     return None
 
 
+def _served(app: APIGatewayHttpResolver, route: Any) -> bool:
+    """Whether the resolver matched one of its routes (for a request no route takes, Powertools hands the
+    middlewares a stand-in route around its not-found handler)."""
+    return any(route is served for served in (*app._static_routes, *app._dynamic_routes))
+
+
 def _authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     route = app.context.get("_route")
-    if route is None:  # a route nobody serves: 404/405 without asking for a key
+    if route is None or not _served(app, route):  # a route nobody serves: 404/405 without asking for a key
         return next_middleware(app)
     if route.path in PUBLIC_ROUTES:
         return next_middleware(app)
