@@ -1,4 +1,4 @@
-"""The Import API's request models (docs/api.md#import-api): the domain's import models
+"""The Import API's request models (docs/api.md#import-api-custom-sources): the domain's import models
 (`sourcesync.domain.imports`) under the names the OpenAPI document gives them."""
 
 from __future__ import annotations

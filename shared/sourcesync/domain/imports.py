@@ -1,4 +1,4 @@
-"""What an import carries (docs/api.md#import-api): up to 1,000 records a call, strict, all or nothing.
+"""What an import carries (docs/api.md#import-api-custom-sources): up to 1,000 records a call, strict, all or nothing.
 
 Built from the shared field types (`sourcesync.fields`): ids and texts without control characters, ISO 4217
 currencies, amounts within `MAX_CENTS` (a number beyond 64 bits is a 400 like any other out of range),

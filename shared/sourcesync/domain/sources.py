@@ -2,7 +2,7 @@
 
 A source option (`api_base`, `requests_per_second`, `max_retry_seconds`) is an `Annotated` type here; the
 options models below, the API's request models (which reuse them) and the connectors (which read stored
-options) all take the same type, so a bound changes in one place (docs/api.md#data-source-options)."""
+options) all take the same type, so a bound changes in one place (docs/api.md#data-sources)."""
 
 from __future__ import annotations
 
