@@ -1,4 +1,4 @@
-"""Data sources: create (with the first import), list, read, update (SPEC section 4)."""
+"""Data sources: create (with the first import), list, read, update (docs/api.md#data-sources)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Import API (SPEC section 4): push customers, plans and invoices into a `custom` source.
+"""The Import API (docs/api.md#import-api-custom-sources): push customers, plans and invoices into a `custom` source.
 
 A request is all or nothing. It is validated whole before anything is written (a bad record, an id
 repeated anywhere in the request, an invoice whose customer or plan the source lacks: 400 naming the

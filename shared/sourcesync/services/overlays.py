@@ -1,4 +1,5 @@
-"""Manual data: writing overlays (SPEC section 4) and what a re-sync does to them (the policy matrix, SPEC 3).
+"""Manual data: writing overlays (docs/api.md#manual-data) and what a re-sync does to them (the policy matrix,
+docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 Writes check what they name against what readers see now (404 for a record that is not there or
 belongs to another account), then commit through `OverlayStore.write`: one transaction that holds only
@@ -110,7 +111,7 @@ def _ref_of(account: AccountView, customer_uuid: str) -> Ref:
 
 
 def merge(principal: Principal, request: Merge, day: date) -> dict[str, Any]:
-    """Merge a customer into another (SPEC 3). A merged-away customer stands for its primary, on both sides."""
+    """Merge a customer into another. A merged-away customer stands for its primary, on both sides."""
 
     def build(account: AccountView) -> Change:
         merged = account.forest.primary(_customer_ref(principal, account, request.from_, "from"))
