@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sourcesync.api import import_models, models
 from sourcesync.domain import imports, manual_data, sources
@@ -63,3 +63,11 @@ def test_an_option_is_bounded_alike_for_create_and_patch(option: str, highest: f
         with pytest.raises(ValidationError):
             model.model_validate({option: beyond})
     assert sources.DataSourceOptions().max_retry_seconds == sources.DEFAULT_MAX_RETRY_SECONDS
+
+
+def test_the_stored_api_base_is_an_absolute_http_url_without_trailing_slash() -> None:
+    adapter = TypeAdapter(sources.StoredApiBase)
+    assert adapter.validate_python("http://127.0.0.1:8420/") == "http://127.0.0.1:8420"
+    for bad in ("ftp://example.test", "/relative", "http://example.test/?q=1", "http://example.test/#part"):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)

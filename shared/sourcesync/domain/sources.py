@@ -7,8 +7,9 @@ options) all take the same type, so a bound changes in one place (docs/api.md#da
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from sourcesync.schedule import ScheduleError, validate
 from sourcesync.systems import System
@@ -19,9 +20,18 @@ def _int_is_a_number(value: Any) -> Any:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _absolute_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("api_base must be an absolute http(s) URL without query")
+    return value.rstrip("/")
+
+
 #: Where the connector sends its requests instead of the provider's API (a test or a proxy; production
-#: refuses it unless the deployment allows it).
+#: refuses it unless the deployment allows it). `ApiBase` is the form a request gives; `StoredApiBase` the
+#: form stored with the source (no trailing slash) that connectors read.
 ApiBase = AnyHttpUrl
+StoredApiBase = Annotated[str, AfterValidator(_absolute_http_url)]
 #: The source's own cap on requests per second to the provider (below the connector's declared limit).
 RequestsPerSecond = Annotated[float, Field(gt=0, le=10_000), BeforeValidator(_int_is_a_number)]
 #: How long a request to the provider may keep being retried (seconds) before the job fails.
