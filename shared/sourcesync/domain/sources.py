@@ -1,8 +1,9 @@
 """A data source's settings and options, each declared once.
 
 A source option (`api_base`, `requests_per_second`, `max_retry_seconds`) is an `Annotated` type here; the
-options models below, the API's request models (which reuse them) and the connectors (which read stored
-options) all take the same type, so a bound changes in one place (docs/api.md#data-sources)."""
+options models below and the API's request models (which reuse them) take the same type, and the
+connectors' options model is to take it too when the connector kit replaces connectors/base.py, so that a
+bound changes in one place (docs/api.md#data-sources)."""
 
 from __future__ import annotations
 
