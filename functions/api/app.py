@@ -6,7 +6,10 @@ from typing import Any
 
 from sourcesync.api.app import create_app
 from sourcesync.api.routes import api_keys, console, customers, data_sources, imports, jobs, openapi, subscriptions
+from sourcesync.config import FUNCTION_SETTINGS, check_settings
 from sourcesync.log import logger
+
+check_settings(FUNCTION_SETTINGS["api"])  # cold start: fail here, naming a missing variable
 
 app = create_app(
     data_sources.router,

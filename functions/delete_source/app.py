@@ -1,4 +1,4 @@
-"""The delete function: DELETE /v1/data_sources/{uuid} (SPEC 2.1)."""
+"""The delete function: DELETE /v1/data_sources/{uuid}."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 from sourcesync.api.app import create_app
 from sourcesync.api.routes import delete_source
+from sourcesync.config import FUNCTION_SETTINGS, check_settings
 from sourcesync.log import logger
+
+check_settings(FUNCTION_SETTINGS["delete_source"])  # cold start: fail here, naming a missing variable
 
 app = create_app(delete_source.router)
 

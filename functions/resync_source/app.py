@@ -6,7 +6,10 @@ from typing import Any
 
 from sourcesync.api.app import create_app
 from sourcesync.api.routes import resync
+from sourcesync.config import FUNCTION_SETTINGS, check_settings
 from sourcesync.log import logger
+
+check_settings(FUNCTION_SETTINGS["resync_source"])  # cold start: fail here, naming a missing variable
 
 app = create_app(resync.router)
 

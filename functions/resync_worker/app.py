@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sourcesync.config import FUNCTION_SETTINGS, check_settings
 from sourcesync.log import logger
 from sourcesync.pipeline.handler import run_step
+
+check_settings(FUNCTION_SETTINGS["resync_worker"])  # cold start: fail here, naming a missing variable
 
 
 @logger.inject_lambda_context(clear_state=True)

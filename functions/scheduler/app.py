@@ -6,8 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from sourcesync.clock import parse_iso
+from sourcesync.config import FUNCTION_SETTINGS, check_settings
 from sourcesync.log import logger
 from sourcesync.services.scheduling import run_due_resyncs
+
+check_settings(FUNCTION_SETTINGS["scheduler"])  # cold start: fail here, naming a missing variable
 
 
 @logger.inject_lambda_context(clear_state=True)

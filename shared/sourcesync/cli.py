@@ -1,4 +1,4 @@
-"""`sourcesync`: the command line (SPEC section 6).
+"""`sourcesync`: the command line (README.md, "Using it").
 
 Most commands are clients of the HTTP API (`SOURCESYNC_API_URL`, `SOURCESYNC_API_KEY`). The operator
 commands `account create` and `key create` write to the accounts table directly (there is no key to
@@ -33,12 +33,24 @@ def _local_endpoints() -> dict[str, Any] | None:
 
 
 def _operator_environment(stack: str | None) -> None:
-    """Point the layer's settings at the accounts table (and audit bus) of the local or a deployed stack."""
+    """Point the layer's settings at the accounts table (and audit bus) of the local stack or of a deployed
+    stack, and check the settings the operator's commands read (nothing else need be set)."""
     from sourcesync.log import logger
 
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(sys.stderr)  # stdout holds the command's answer; audit log lines go aside
+    _find_accounts_table(stack)
+    from sourcesync.config import OPERATOR_SETTINGS, SettingsError, check_settings, get_settings
+
+    get_settings.cache_clear()
+    try:
+        check_settings(OPERATOR_SETTINGS)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+
+
+def _find_accounts_table(stack: str | None) -> None:
     if os.environ.get("ACCOUNTS_TABLE"):
         return
     local = _local_endpoints()
@@ -53,7 +65,10 @@ def _operator_environment(stack: str | None) -> None:
             os.environ.setdefault("AUDIT_EVENT_BUS", local["environment"]["AUDIT_EVENT_BUS"])
         return
     if not stack:
-        raise CliError("Set ACCOUNTS_TABLE, start the local stack (make up), or pass --stack NAME.")
+        raise CliError(
+            f"Set ACCOUNTS_TABLE, start the local stack (make up; it writes {ENDPOINTS_FILE}, or name the file "
+            "with SOURCESYNC_ENDPOINTS), or pass --stack NAME."
+        )
     import boto3
 
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])

@@ -2,9 +2,11 @@
 
 * Objects we create (accounts, keys, data sources, jobs) get time-ordered ids: a 48-bit millisecond
   timestamp then 80 random bits, in Crockford base32 (a ULID, lower-cased). Sorting by id is sorting
-  by creation time, then by the random part, which is the order the SPEC's lists promise.
+  by creation time, then by the random part, which is the order the API's lists promise
+  (docs/api.md#lists-and-idempotency).
 * Source records get deterministic uuids derived from (account, data source, kind, external id), so
-  they stay the same across re-syncs (SPEC section 1); their first four characters name the source.
+  they stay the same across re-syncs (docs/architecture.md#concepts); their first four characters name
+  the source.
 """
 
 from __future__ import annotations

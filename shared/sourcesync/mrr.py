@@ -1,4 +1,4 @@
-"""Monthly recurring revenue, from imported subscriptions and invoices (SPEC section 4).
+"""Monthly recurring revenue, from imported subscriptions and invoices (docs/api.md#customers).
 
 A subscription's MRR on a day is the subscription line item whose service period covers that day
 (from the most recent invoice that has one; its `amount_in_cents` is after discounts, as in the Import

@@ -1,4 +1,5 @@
-"""Manual data (overlays): connected subscriptions, edited MRR, merged customers (SPEC sections 1 and 3).
+"""Manual data (overlays): connected subscriptions, edited MRR, merged customers
+(docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 An overlay is stored apart from source records and names the records it touches by their natural keys
 (data source uuid, kind, external id), never by a generation: a re-sync that keeps it has nothing to
@@ -135,7 +136,7 @@ class Overlay:
         )
 
     def present(self, account_id: str, orphaned: bool) -> dict[str, Any]:
-        """The overlay as the API shows it (SPEC section 4: id, created_by, created_at, orphaned)."""
+        """The overlay as the API shows it (docs/api.md#manual-data: id, created_by, created_at, orphaned)."""
 
         def record(ref: Ref) -> dict[str, str]:
             key = "customer_uuid" if ref.kind is RecordKind.CUSTOMERS else "uuid"

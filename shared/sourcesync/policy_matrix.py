@@ -1,4 +1,5 @@
-"""What a re-sync does to manual data (SPEC section 3), as data: one place, versioned per integration version.
+"""What a re-sync does to manual data, as data: one place, versioned per integration version
+(docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 `policy(system, version)` answers, for a scope (re-syncing the whole source or one customer) and a kind of
 overlay, whether it is kept (re-applied by natural keys), removed (deleted when the re-sync commits and

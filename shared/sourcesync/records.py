@@ -22,7 +22,7 @@ class RecordKind(StrEnum):
     TRANSACTIONS = "transactions"
 
 
-#: uuid prefix of each kind (SPEC section 1).
+#: uuid prefix of each kind (docs/architecture.md#concepts).
 UUID_PREFIX: dict[RecordKind, str] = {
     RecordKind.CUSTOMERS: "cus",
     RecordKind.PLANS: "pl",

@@ -1,4 +1,4 @@
-"""The integrations a data source can connect to (SPEC section 1), as data."""
+"""The integrations a data source can connect to (docs/architecture.md#concepts), as data."""
 
 from __future__ import annotations
 

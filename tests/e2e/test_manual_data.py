@@ -1,6 +1,6 @@
 """Manual data (overlays: merged customers, connected subscriptions, edited MRR) over HTTP, end to end:
 written by hand, kept by a re-sync and a customer re-sync of a Stripe source, cut down to what is left
-when a data source is deleted, and refused, changing nothing, for bad input (SPEC sections 1-4)."""
+when a data source is deleted, and refused, changing nothing, for bad input (docs/api.md#manual-data)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def stored_overlays(aws: Callable[[str], Any], account_id: str) -> list[dict[str
 
 def expected_mrr(customer: dict[str, Any]) -> int:
     """A customer's MRR from its subscriptions' own MRR (edits included): connected subscriptions count as
-    one, the last started of those that earn (SPEC 3)."""
+    one, the last started of those that earn."""
     subs = {s["uuid"]: s for s in customer["subscriptions"]}
     total, seen = 0, set()
     for sub in subs.values():

@@ -1,4 +1,5 @@
-"""A property of the matrix's "kept" (SPEC section 3): on a system that keeps all manual data, a re-sync in
+"""A property of the matrix's "kept" (docs/architecture.md#manual-data-overlays-and-the-policy-matrix): on a
+system that keeps all manual data, a re-sync in
 which nothing changed at the provider changes nothing a reader sees. Random manual data (merges between
 random customers, connections of random subscriptions, MRR edits over random intervals, some of them
 overlapping an earlier edit and therefore refused) -> every customer's MRR, on several days, and every

@@ -1,5 +1,5 @@
 """The re-sync and purge steps on the real parts, run by hand: retried, interrupted and repeated, they end
-in the same state as a run that never failed (SPEC section 5)."""
+in the same state as a run that never failed (docs/architecture.md#the-re-sync-state-machine)."""
 
 from __future__ import annotations
 

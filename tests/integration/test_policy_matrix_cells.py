@@ -1,11 +1,12 @@
-"""The policy matrix (SPEC section 3), cell by cell, on the real re-sync steps.
+"""The policy matrix, cell by cell, on the real re-sync steps
+(docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 One case per cell: every system x every kind of manual data x both re-sync scopes. Each imports a source
 (recorded Stripe records, replayed for whatever system: tests/fixtures/replay), makes one overlay of the
 kind through the real service functions, re-syncs with the real steps (`apply_overlays` included) and checks
 what the matrix data (`policy_matrix.policy`) says for the cell: kept, removed or n/a; `custom` sources are
 never re-synced. The expected action comes from the matrix itself; `test_the_matrix_says_what_spec_3_says`
-pins a few cells to the SPEC's text, so that a wrong table fails too.
+pins a few cells to the documented table, so that a wrong table fails too.
 """
 
 from __future__ import annotations
@@ -321,9 +322,9 @@ def refused_for_a_custom_source(principal: Principal, kind: OverlayKind, scope: 
     assert stored(principal, made.id) is not None
 
 
-# ---------------------------------------------------------------------------------------------- the SPEC's text
-def test_the_matrix_says_what_spec_3_says() -> None:
-    """A few cells, literally from SPEC section 3 (not derived from the table under test)."""
+# ---------------------------------------------------------------------------------------------- the documented table
+def test_the_matrix_says_what_the_documented_table_says() -> None:
+    """A few cells, literally from docs/architecture.md's table (not derived from the table under test)."""
     kept_, removed_, na = Action.KEEP, Action.REMOVE, Action.NOT_APPLICABLE
     con, mrr, mrg = OverlayKind.CONNECTED_SUBSCRIPTIONS, OverlayKind.EDITED_MRR, OverlayKind.MERGED_CUSTOMERS
     source, customer = Scope.SOURCE, Scope.CUSTOMER

@@ -24,7 +24,7 @@ from sourcesync.store.accounts import Principal
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-#: The only routes a `support` key may call (SPEC section 1: reprocess, in any account, and nothing else),
+#: The only routes a `support` key may call (docs/api.md#the-support-role: reprocess, in any account, and nothing else),
 #: and the read of a job it started itself (services.jobs.visible_job: any other job is 404 to it).
 SUPPORT_ROUTES = frozenset({"POST /v1/data_sources/{uuid}/reprocess", "GET /v1/jobs/{job_id}"})
 #: POSTs whose answer holds a secret shown once (a new API key): never stored for an Idempotency-Key replay.

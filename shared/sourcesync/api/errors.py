@@ -43,7 +43,8 @@ def error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[s
 
 
 def validation_details(validation_errors: list[Any]) -> list[dict[str, str]]:
-    """pydantic's errors as the SPEC's `details`: where (`options.api_base`, `customers.3.name`) and what."""
+    """pydantic's errors as the error envelope's `details` (docs/api.md#errors): where (`options.api_base`,
+    `customers.3.name`) and what."""
     details = []
     for error in validation_errors:
         loc = ".".join(str(part) for part in error.get("loc", ())) or "body"

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (SPEC section 4).
+"""Request and response models of the HTTP API (docs/api.md).
 
 Requests forbid unknown fields and are strict about types, so that a wrong type is a 400 and never a
 silent coercion. Responses are built from stored items by `present_*` in the services.
@@ -10,82 +10,25 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sourcesync import fields
+from sourcesync.domain.manual_data import Merge, MrrEdit, SubscriptionSet
+from sourcesync.domain.sources import DataSourceChanges, NewDataSource
 from sourcesync.ids import ID_BODY
-from sourcesync.schedule import ScheduleError, validate
 from sourcesync.systems import System
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# The request bodies below reuse the domain's models (`sourcesync.domain`), which declare each field once;
+# the subclasses give them the names the OpenAPI document uses and the descriptions a client reads.
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class DataSourceCreateRequest(NewDataSource):
+    pass
 
 
-class DataSourceOptions(_Request):
-    api_base: AnyHttpUrl | None = None
-    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
-    max_retry_seconds: int = Field(default=300, ge=0, le=86_400)
-
-    @field_validator("requests_per_second", mode="before")
-    @classmethod
-    def _int_is_a_number(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _check_schedule(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return validate(value)
-    except ScheduleError as error:
-        raise ValueError(str(error)) from None
-
-
-Credentials = dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=4096)]]
-
-
-class DataSourceCreateRequest(_Request):
-    name: Name
-    system: System
-    credentials: Credentials | None = None
-    options: DataSourceOptions | None = None
-    schedule: str | None = None
-
-    @field_validator("system", mode="before")
-    @classmethod
-    def _system_from_json(cls, value: Any) -> Any:  # strict mode wants the enum; JSON gives its value
-        return System(value) if isinstance(value, str) and value in System._value2member_map_ else value
-
-    _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
-
-
-class DataSourceOptionsPatch(_Request):
-    """PATCH's `options`: only the fields present change, `null` puts one back to its default. No
-    defaults here: a field the request does not name must not overwrite the stored one."""
-
-    api_base: AnyHttpUrl | None = None
-    requests_per_second: float | None = Field(default=None, gt=0, le=10_000)
-    max_retry_seconds: int | None = Field(default=None, ge=0, le=86_400)
-
-    @field_validator("requests_per_second", mode="before")
-    @classmethod
-    def _int_is_a_number(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class DataSourceUpdateRequest(_Request):
+class DataSourceUpdateRequest(DataSourceChanges):
     """PATCH: only the fields present change; `"schedule": null` turns the schedule off; `options` are
     merged into the stored ones."""
-
-    name: Name | None = None
-    schedule: str | None = None
-    credentials: Credentials | None = None
-    options: DataSourceOptionsPatch | None = None
-
-    _schedule = field_validator("schedule")(lambda cls, v: _check_schedule(v))
 
 
 # Path ids, one type a kind (`ds_` and 26 base32 characters): checked for shape before any store is asked,
@@ -165,60 +108,22 @@ class DryRunQuery(_Query):
     dry_run: QueryBoolean = False
 
 
-ExternalIdField = fields.ExternalId
-UuidField = Annotated[fields.ExternalId, Field(max_length=64)]
+class MergeRequest(Merge):
+    pass
 
 
-class CustomerRef(_Request):
-    """A customer by `customer_uuid`, or by its source's natural keys (`data_source_uuid`, `external_id`)."""
-
-    customer_uuid: UuidField | None = None
-    data_source_uuid: UuidField | None = None
-    external_id: ExternalIdField | None = None
-
-    @model_validator(mode="after")
-    def _one_way(self) -> CustomerRef:
-        keys = (self.data_source_uuid, self.external_id)
-        if self.customer_uuid is not None and keys != (None, None):
-            raise ValueError("give either customer_uuid, or data_source_uuid and external_id, not both")
-        if self.customer_uuid is None and None in keys:
-            raise ValueError("give customer_uuid, or both data_source_uuid and external_id")
-        return self
+class SubscriptionsRequest(SubscriptionSet):
+    pass
 
 
-class MergeRequest(_Request):
-    from_: CustomerRef = Field(alias="from")
-    into: CustomerRef
-
-
-class SubscriptionRef(_Request):
-    """A subscription by (`data_source_uuid`, `uuid`) or (`data_source_uuid`, `external_id`)."""
-
-    data_source_uuid: UuidField
-    uuid: UuidField | None = None
-    external_id: ExternalIdField | None = None
-
-    @model_validator(mode="after")
-    def _one_way(self) -> SubscriptionRef:
-        if (self.uuid is None) == (self.external_id is None):
-            raise ValueError("give either uuid or external_id")
-        return self
-
-
-class SubscriptionsRequest(_Request):
-    subscriptions: list[SubscriptionRef] = Field(min_length=1, max_length=50)
-
-
-class MrrEditRequest(_Request):
+class MrrEditRequest(MrrEdit):
     """An MRR (integer cents) for a subscription from `from` to `to` (inclusive; null: from then on)."""
 
-    mrr: fields.NonNegativeCents
-    from_: date = Field(alias="from")
-    to: date | None = None
 
-
-class RotateKeyRequest(_Request):
+class RotateKeyRequest(BaseModel):
     """POST /v1/api_keys/{id}/rotate: how long the old key keeps working (0: it stops at once)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     grace_period_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
 

@@ -1,4 +1,4 @@
-"""`reprocess` (SPEC 2.2, support only): rebuild derived data from the records already stored, without
+"""`reprocess` (docs/api.md#the-support-role): rebuild derived data from the records already stored, without
 asking the provider: subscriptions derived from invoices (custom sources) and the source's counts."""
 
 from __future__ import annotations

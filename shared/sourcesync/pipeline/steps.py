@@ -295,9 +295,10 @@ KIND_OF_MODEL = {model: kind for kind, model in RECORD_MODEL.items()}
 
 
 def fetch_customer(job: JobContext) -> dict[str, Any]:
-    """Re-sync one customer (SPEC 2.3): fetch its records, write what changed and tombstones for what
-    vanished into the new generation, whose manifests are the committed ones with this customer's entries
-    overridden. Every other record stays valid as it is, so the commit switches this customer atomically."""
+    """Re-sync one customer (docs/architecture.md#concepts): fetch its records, write what changed and
+    tombstones for what vanished into the new generation, whose manifests are the committed ones with this
+    customer's entries overridden. Every other record stays valid as it is, so the commit switches this
+    customer atomically."""
     assert job.generation is not None and job.previous_generation is not None and job.customer_uuid
     source = _ensure_live(job)
     records = connections.connector_for(source).fetch_customer(job.customer_external_id or "")
@@ -386,7 +387,8 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
 
 # ---------------------------------------------------------------------------------------------- overlays
 def apply_overlays(job: JobContext) -> dict[str, Any]:
-    """Apply the policy matrix to the source's manual data (SPEC section 3)."""
+    """Apply the policy matrix to the source's manual data
+    (docs/architecture.md#manual-data-overlays-and-the-policy-matrix)."""
     _ensure_live(job)
     _set_job(job, {"phase": "applying_overlays"})
     from sourcesync.services.overlays import apply_policy_for_resync

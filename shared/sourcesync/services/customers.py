@@ -1,4 +1,4 @@
-"""Reading customers (SPEC section 4): lists and one customer with its subscriptions and invoices.
+"""Reading customers (docs/api.md#customers): lists and one customer with its subscriptions and invoices.
 
 Every read goes through the source items first: a deleted source's records are never shown, and a
 source's readers see exactly its committed generation (never a half-imported one). Overlays are then

@@ -1,17 +1,18 @@
-"""Data sources: create (with the first import), list, read, update (SPEC section 4)."""
+"""Data sources: create (with the first import), list, read, update (docs/api.md#data-sources)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sourcesync.api.models import (
-    DataSourceCreateRequest,
-    DataSourceOptions,
-    DataSourceOptionsPatch,
-    DataSourceUpdateRequest,
-)
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
+from sourcesync.domain.sources import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    DataSourceChanges,
+    DataSourceOptions,
+    DataSourceOptionsPatch,
+    NewDataSource,
+)
 from sourcesync.errors import ApiBaseNotAllowedError, InvalidRequestError, NotFoundError
 from sourcesync.ids import is_id, new_id
 from sourcesync.policy_matrix import CURRENT_VERSION
@@ -58,8 +59,9 @@ def _merged_options(stored: dict[str, Any], patch: DataSourceOptionsPatch) -> di
         else:
             merged["requests_per_second"] = patch.requests_per_second
     if "max_retry_seconds" in named:
-        default = DataSourceOptions.model_fields["max_retry_seconds"].default
-        merged["max_retry_seconds"] = default if patch.max_retry_seconds is None else patch.max_retry_seconds
+        merged["max_retry_seconds"] = (
+            DEFAULT_MAX_RETRY_SECONDS if patch.max_retry_seconds is None else patch.max_retry_seconds
+        )
     return merged
 
 
@@ -69,7 +71,7 @@ def _schedule_attributes(schedule: str | None) -> dict[str, Any]:
     return {"schedule": schedule, "schedule_shard": "0", "schedule_anchor": now_iso()}
 
 
-def create(principal: Principal, request: DataSourceCreateRequest) -> dict[str, Any]:
+def create(principal: Principal, request: NewDataSource) -> dict[str, Any]:
     options = _options(request.options)
     system = request.system
     if system is System.CUSTOM:
@@ -135,7 +137,7 @@ def list_page(principal: Principal, per_page: int, after: str | None) -> tuple[l
     return [present(item) for item in items], last
 
 
-def update(principal: Principal, uuid: str, request: DataSourceUpdateRequest) -> dict[str, Any]:
+def update(principal: Principal, uuid: str, request: DataSourceChanges) -> dict[str, Any]:
     source = live_source(principal, uuid)
     fields = request.model_fields_set
     set_values: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""Erasing a data source (SPEC 2.1): the API's side.
+"""Erasing a data source (docs/architecture.md#concepts, "Erase"): the API's side.
 
 The delete itself is one conditional write on the source item (status `deleting`): from that write on,
 every read treats the source and all of its data as gone, whatever its size, and nothing can commit

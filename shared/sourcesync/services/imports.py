@@ -1,4 +1,4 @@
-"""The Import API (SPEC section 4): push customers, plans and invoices into a `custom` source.
+"""The Import API (docs/api.md#import-api-custom-sources): push customers, plans and invoices into a `custom` source.
 
 A request is all or nothing. It is validated whole before anything is written (a bad record, an id
 repeated anywhere in the request, an invoice whose customer or plan the source lacks: 400 naming the
@@ -28,12 +28,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sourcesync.api.import_models import (
-    ImportCustomersRequest,
-    ImportInvoicesRequest,
-    ImportPlansRequest,
-)
 from sourcesync.derived import SubscriptionLine, derive_subscription
+from sourcesync.domain.imports import CustomersImport, InvoicesImport, PlansImport
 from sourcesync.errors import ConflictError, InvalidRequestError, NotFoundError, UnprocessableError
 from sourcesync.records import (
     AnyRecord,
@@ -199,7 +195,7 @@ def _top_level(kind: RecordKind, records: Sequence[CustomerRecord | PlanRecord])
     return build
 
 
-def import_customers(principal: Principal, uuid: str, request: ImportCustomersRequest) -> dict[str, Any]:
+def import_customers(principal: Principal, uuid: str, request: CustomersImport) -> dict[str, Any]:
     _refuse_repeats(
         "customer", ((f"customers.{i}.external_id", c.external_id) for i, c in enumerate(request.customers))
     )
@@ -207,14 +203,14 @@ def import_customers(principal: Principal, uuid: str, request: ImportCustomersRe
     return _run(principal, uuid, _top_level(RecordKind.CUSTOMERS, records))
 
 
-def import_plans(principal: Principal, uuid: str, request: ImportPlansRequest) -> dict[str, Any]:
+def import_plans(principal: Principal, uuid: str, request: PlansImport) -> dict[str, Any]:
     _refuse_repeats("plan", ((f"plans.{i}.external_id", p.external_id) for i, p in enumerate(request.plans)))
     records = [PlanRecord(**p.model_dump()) for p in request.plans]
     return _run(principal, uuid, _top_level(RecordKind.PLANS, records))
 
 
 # ---------------------------------------------------------------------------------------------- invoices
-def import_invoices(principal: Principal, uuid: str, request: ImportInvoicesRequest) -> dict[str, Any]:
+def import_invoices(principal: Principal, uuid: str, request: InvoicesImport) -> dict[str, Any]:
     invoices = request.invoices
     _refuse_repeats("invoice", ((f"invoices.{i}.external_id", inv.external_id) for i, inv in enumerate(invoices)))
     _refuse_repeats(

@@ -1,4 +1,5 @@
-"""Manual data: writing overlays (SPEC section 4) and what a re-sync does to them (the policy matrix, SPEC 3).
+"""Manual data: writing overlays (docs/api.md#manual-data) and what a re-sync does to them (the policy matrix,
+docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 Writes check what they name against what readers see now (404 for a record that is not there or
 belongs to another account), then commit through `OverlayStore.write`: one transaction that holds only
@@ -20,8 +21,8 @@ from datetime import date
 from typing import Any
 
 from sourcesync import errors
-from sourcesync.api.models import CustomerRef, MergeRequest, MrrEditRequest, SubscriptionRef, SubscriptionsRequest
 from sourcesync.clock import now_iso
+from sourcesync.domain.manual_data import CustomerRef, Merge, MrrEdit, SubscriptionRef, SubscriptionSet
 from sourcesync.ids import is_id, new_id
 from sourcesync.overlays import Overlay, Ref, Removal
 from sourcesync.policy_matrix import Action, OverlayKind, Policy, Scope, policy
@@ -109,8 +110,8 @@ def _ref_of(account: AccountView, customer_uuid: str) -> Ref:
     return Ref(found.source["uuid"], RecordKind.CUSTOMERS, found.record.external_id)
 
 
-def merge(principal: Principal, request: MergeRequest, day: date) -> dict[str, Any]:
-    """Merge a customer into another (SPEC 3). A merged-away customer stands for its primary, on both sides."""
+def merge(principal: Principal, request: Merge, day: date) -> dict[str, Any]:
+    """Merge a customer into another. A merged-away customer stands for its primary, on both sides."""
 
     def build(account: AccountView) -> Change:
         merged = account.forest.primary(_customer_ref(principal, account, request.from_, "from"))
@@ -171,7 +172,7 @@ def _subscription_refs(
     return list(found.values())
 
 
-def connect(principal: Principal, customer_uuid: str, request: SubscriptionsRequest, day: date) -> dict[str, Any]:
+def connect(principal: Principal, customer_uuid: str, request: SubscriptionSet, day: date) -> dict[str, Any]:
     def build(account: AccountView) -> Change:
         group = _group_of(account, customer_uuid)
         refs = _subscription_refs(principal, account, group, request.subscriptions)
@@ -190,7 +191,7 @@ def connect(principal: Principal, customer_uuid: str, request: SubscriptionsRequ
     return find_group(principal, change.answer)[1].detail(day)
 
 
-def disconnect(principal: Principal, customer_uuid: str, request: SubscriptionsRequest, day: date) -> dict[str, Any]:
+def disconnect(principal: Principal, customer_uuid: str, request: SubscriptionSet, day: date) -> dict[str, Any]:
     """Take subscriptions out of the customer's connections (a connection left with one is deleted)."""
 
     def build(account: AccountView) -> Change:
@@ -249,7 +250,7 @@ def get_subscription(principal: Principal, subscription_uuid: str, day: date) ->
     return entry
 
 
-def add_mrr_edit(principal: Principal, subscription_uuid: str, request: MrrEditRequest) -> dict[str, Any]:
+def add_mrr_edit(principal: Principal, subscription_uuid: str, request: MrrEdit) -> dict[str, Any]:
     if request.to is not None and request.to < request.from_:
         raise errors.InvalidRequestError("`to` is before `from`.", [{"loc": "to", "msg": "must be on or after `from`"}])
 

@@ -1,4 +1,5 @@
-"""A job's progress (SPEC section 4): per-kind done and total, percent and an estimate of the time left.
+"""A job's progress (docs/architecture.md#progress-waits-and-errors-of-jobs): per-kind done and total,
+percent and an estimate of the time left.
 
 Progress is computed when a job is read, from the work items the workers write anyway (the plan, and
 each partition's checkpoint: records done, the provider's total when it tells, finished), so measuring it

@@ -1,4 +1,5 @@
-"""Re-syncing a data source (SPEC 2.2): the API's side. The work itself is the re-sync state machine's."""
+"""Re-syncing a data source: the API's side. The work itself is the re-sync state machine's
+(docs/architecture.md#the-re-sync-state-machine)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def reprocess(principal: Principal, uuid: str) -> Item:
 
 
 def start_customer_resync(principal: Principal, uuid: str, customer_uuid: str) -> Item:
-    """Re-sync one customer of a source (SPEC 2.3): 404 for a customer the source does not show."""
+    """Re-sync one customer of a source (docs/architecture.md#concepts): 404 for a customer the source does not show."""
     from sourcesync.errors import NotFoundError
     from sourcesync.records import CustomerRecord
     from sourcesync.services.customers import view_of

@@ -1,11 +1,12 @@
-"""Overlays (manual data), in the sources table under their own key space (DESIGN-NOTES: "keep overlays in
-their own key space, keyed by the source's natural keys, so that re-syncs never touch them by accident").
+"""Overlays (manual data), in the sources table under their own key space, keyed by the source's natural
+keys, so that re-syncs never touch them by accident
+(docs/architecture.md#manual-data-overlays-and-the-policy-matrix).
 
 ``pk=OV#<account_id>``: ``sk=O#<overlay id>`` one item per overlay, and ``sk=VERSION`` a counter that every
 write of the account's overlays moves on. A write is one transaction: the counter as it was read (so two
 racing writes cannot both pass a check such as "no overlapping MRR edit" or "no merge cycle"), and, for
-every data source it touches, a condition that the source is live and runs no job (SPEC 2.2: overlay
-writes while a re-sync runs are refused, so the matrix step never races a user's edit). Overlays are
+every data source it touches, a condition that the source is live and runs no job (overlay writes while a
+re-sync runs are refused, so the matrix step never races a user's edit: docs/architecture.md#concepts). Overlays are
 made by hand, so an account has few of them: readers load them in one Query.
 """
 
