@@ -363,9 +363,11 @@ def test_a_delete_waiting_for_a_stopped_resync_says_what_for_and_until_when(
     key = api.session.headers["Authorization"].split(" ", 1)[1]
     with FaultProxy(stripe) as proxy:
         source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
-        proxy.set(delay=0.2)  # the re-sync is still fetching when the delete comes
-        api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
+        # every page takes 3 s: the re-sync (all its partitions at once) is still fetching when the delete comes
+        proxy.set(delay=3.0)
+        resync = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
         time.sleep(1.0)
+        assert api.ok("GET", f"/v1/jobs/{resync['id']}")["status"] == "running"
         # When the CLI deletes the source and follows the delete job...
         cli: dict[str, Any] = {}
         deleting = threading.Thread(
