@@ -21,7 +21,8 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
     try:  # the check has its own short timeouts and retries (`connectors.base.CHECK_RETRY`)
         build_connector(system.value, credentials, options).check_credentials()
     except connector_errors.CredentialsInvalidError:
-        raise errors.CredentialsInvalidError() from None
+        # the one class for this meaning; the API's answer keeps a fixed text, not the provider's
+        raise connector_errors.CredentialsInvalidError() from None
     except connector_errors.ConnectorError as error:
         raise errors.UnprocessableError(
             "provider_unavailable",
@@ -34,8 +35,10 @@ def connector_for(source: dict[str, Any]) -> Any:
     request budget that every worker of the source shares (an item of the jobs table)."""
     from sourcesync.aws import client
     from sourcesync.config import get_settings
-    from sourcesync.connectors.registry import build_connector, get_connector_spec, shared_budget
+    from sourcesync.connectors.kit.options import ConnectorOptions
+    from sourcesync.connectors.registry import build_connector, get_connector_spec
     from sourcesync.store.credentials import get_credential_store
+    from sourcesync.store.request_budget import shared_budget
 
     spec = get_connector_spec(source["system"])
     if spec is None:
@@ -43,8 +46,8 @@ def connector_for(source: dict[str, Any]) -> Any:
     credentials = get_credential_store().get(source["account_id"], source["uuid"])
     options = source.get("options") or {}
     budget = shared_budget(
-        spec,
-        options,
+        spec.rate_limit,
+        ConnectorOptions.model_validate(options).requests_per_second,
         table_name=get_settings().jobs_table,
         data_source_uuid=source["uuid"],
         client_factory=lambda: client("dynamodb"),
