@@ -31,14 +31,16 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
 
 
 def connector_for(source: dict[str, Any]) -> Any:
-    """A connector for a stored source: its credentials from Secrets Manager, its options, and the
-    request budget that every worker of the source shares (an item of the jobs table)."""
+    """A connector for a stored source: its credentials from Secrets Manager, its options, the
+    request budget that every worker of the source shares (an item of the jobs table), and the token
+    store where a refreshed OAuth2 token goes (the source's secret)."""
     from sourcesync.aws import client
     from sourcesync.config import get_settings
     from sourcesync.connectors.kit.options import ConnectorOptions
     from sourcesync.connectors.registry import build_connector, get_connector_spec
     from sourcesync.store.credentials import get_credential_store
     from sourcesync.store.request_budget import shared_budget
+    from sourcesync.store.tokens import token_store_for
 
     spec = get_connector_spec(source["system"])
     if spec is None:
@@ -52,4 +54,5 @@ def connector_for(source: dict[str, Any]) -> Any:
         data_source_uuid=source["uuid"],
         client_factory=lambda: client("dynamodb"),
     )
-    return build_connector(source["system"], credentials, options, budget=budget)
+    tokens = token_store_for(source["account_id"], source["uuid"])
+    return build_connector(source["system"], credentials, options, budget=budget, token_store=tokens)
