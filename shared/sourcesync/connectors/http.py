@@ -1,6 +1,6 @@
-"""The one HTTP client every connector uses, and the request budgets it draws from.
+"""The one HTTP client every connector uses: it draws from a request budget before every attempt.
 
-Written once (STYLE habit 6): timeouts, retries with exponential backoff and full jitter, `Retry-After`,
+Written once, for every connector: timeouts, retries with exponential backoff and full jitter, `Retry-After`,
 the error policy (which statuses mean "credentials invalid", "transient", "permanent"), a request budget
 shared by every concurrent worker of a source, and redaction of credentials. Connectors only describe
 themselves (`base.ConnectorSpec`); they never talk HTTP.

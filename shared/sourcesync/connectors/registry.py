@@ -16,7 +16,7 @@ from sourcesync.connectors.errors import ConnectorConfigError
 from sourcesync.connectors.kit.budget import RequestBudget
 
 #: system id -> module whose `SPEC` describes it. `custom` has none by design (data is pushed through
-#: the Import API); the other systems of SPEC section 1 get a row when their connector is written.
+#: the Import API); the other systems of `systems.System` get a row when their connector is written.
 CONNECTOR_MODULES: Mapping[str, str] = {
     "stripe": "sourcesync.connectors.stripe",
 }

@@ -18,7 +18,7 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
             "connector_unavailable",
             f"SourceSync has no connector for {system.value} yet; use a custom source and the Import API.",
         )
-    try:  # the check has its own short timeouts and retries (`connectors.base.CHECK_RETRY`)
+    try:  # the check has its own short timeouts and retries (`connectors.kit.runtime.CHECK_RETRY`)
         build_connector(system.value, credentials, options).check_credentials()
     except connector_errors.CredentialsInvalidError:
         # the one class for this meaning; the API's answer keeps a fixed text, not the provider's

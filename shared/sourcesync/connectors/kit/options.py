@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ConnectorOptions(BaseModel):
-    """A data source's connection options (SPEC 4, `options`) that concern the connector.
+    """A data source's options (its `options` in the API, docs/api.md) that concern the connector.
 
     `partitioning`: `auto` splits lists into creation-time windows only against the provider's own
     API (`api_base` unset or equal to the spec's), and by kind against anything else, such as a local
