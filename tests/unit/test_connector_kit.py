@@ -41,7 +41,7 @@ from sourcesync.connectors.base import (
 )
 from sourcesync.connectors.kit import fields
 from sourcesync.connectors.kit.pagination import next_link
-from sourcesync.records import CustomerRecord, RecordKind
+from sourcesync.records import CustomerRecord, InvoiceRecord, RecordKind
 
 # --------------------------------------------------------------------------------------------------
 # A provider on localhost
@@ -509,6 +509,69 @@ def test_a_refused_grant_is_invalid_credentials_and_nothing_is_saved(provider: P
         connector.check_credentials()
     assert store.saved == []
     assert "revoked" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lists without created-time filters, and the per-customer fetch
+# --------------------------------------------------------------------------------------------------
+
+
+def map_invoice_ids(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRecord]:
+    return [
+        InvoiceRecord(
+            external_id=obj["id"],
+            customer_external_id=obj["customer"],
+            date=fields.required_ts(obj["date"], "date"),
+            currency="EUR",
+            line_items=(),
+        )
+    ]
+
+
+def per_customer_spec(api_base: str) -> ConnectorSpec:
+    """Customers split by creation time; plans and invoices without a filter; invoices of one customer
+    under the customer (`/accounts/{id}/invoices`)."""
+    return ConnectorSpec(
+        system="toy",
+        api_base=api_base,
+        auth=BearerAuth("api_key"),
+        streams={
+            RecordKind.CUSTOMERS: Stream(
+                RecordKind.CUSTOMERS, "/accounts", map_customer, created_filter=CreatedFilter()
+            ),
+            RecordKind.PLANS: Stream(RecordKind.PLANS, "/plans", map_customer),
+            RecordKind.INVOICES: Stream(
+                RecordKind.INVOICES, "/invoices", map_invoice_ids, customer_path="/accounts/{id}/invoices"
+            ),
+        },
+        check_credentials=RequestSpec("/accounts", {"limit": 1}),
+        rate_limit=RateLimit(1000.0, 100.0),
+        pagination=OffsetPagination(),
+        customer_path="/accounts/{id}",
+        windows=CreatedWindows(),
+    )
+
+
+def test_a_list_without_a_created_filter_is_one_partition_beside_windowed_ones() -> None:
+    spec = per_customer_spec("https://toy.test")
+    partitions = toy(spec).plan_partitions(datetime(2026, 6, 1, tzinfo=UTC))
+    by_kind = {kind: [p for p in partitions if p.kind is kind] for kind in spec.streams}
+    assert by_kind[RecordKind.PLANS] == [Partition(kind=RecordKind.PLANS, key="plans")]
+    assert by_kind[RecordKind.INVOICES] == [Partition(kind=RecordKind.INVOICES, key="invoices")]
+    assert len(by_kind[RecordKind.CUSTOMERS]) > 1
+
+
+def test_a_customer_resync_reads_the_lists_declared_under_the_customer(provider: Provider) -> None:
+    provider.routes["GET", "/accounts/acc%201"] = lambda s: json_answer({"id": "acc 1", "name": "Ada"})
+    provider.routes["GET", "/accounts/acc%201/invoices"] = lambda s: json_answer(
+        {"data": [{"id": "inv_1", "customer": "acc 1", "date": 1_700_000_000}]}
+    )
+    records = toy(per_customer_spec(provider.url)).fetch_customer("acc 1")
+    assert [(type(r).__name__, r.external_id) for r in records] == [
+        ("CustomerRecord", "acc 1"),
+        ("InvoiceRecord", "inv_1"),
+    ]
+    assert [s.path for s in provider.seen] == ["/accounts/acc%201", "/accounts/acc%201/invoices"]  # plans: source-wide
 
 
 # --------------------------------------------------------------------------------------------------

@@ -255,10 +255,14 @@ class Connector:
         records, _ = self._map(self.spec.stream(RecordKind.CUSTOMERS), [obj])
         if not records:
             return []
+        quoted = quote(external_id, safe="")
         for stream in self.spec.streams.values():
-            if stream.customer_param is None:
+            if stream.customer_path is not None:  # a list under the customer (`/accounts/{id}/invoices`)
+                stream, params = replace(stream, path=stream.customer_path.format(id=quoted)), dict(stream.params)
+            elif stream.customer_param is not None:  # the stream's list filtered by customer
+                params = {**stream.params, stream.customer_param: external_id}
+            else:
                 continue
-            params = {**stream.params, stream.customer_param: external_id}
             cursor: str | None = None
             while True:
                 page = self._fetch(stream, params, cursor, self._max_page_size(stream))

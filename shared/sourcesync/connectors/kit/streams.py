@@ -70,9 +70,11 @@ class Stream:
 
     `mapper` may yield several records for one object (a subscription with two items gives two
     `SubscriptionRecord`s, a charge gives a payment and its refunds) or none (a draft invoice).
-    `customer_param` is the list's filter by customer, used to re-sync one customer (a stream
-    without one is not fetched for a customer). Without `created_filter` the stream is one partition
-    (a list the provider cannot filter by creation time). `records_path` is where the objects are in
+    `customer_param` is the list's filter by customer, used to re-sync one customer; `customer_path`
+    instead, for a provider whose lists of one customer live under it (`/accounts/{id}/invoices`,
+    `{id}` is replaced); a stream with neither is not fetched for a customer. Without
+    `created_filter` the stream is one partition (a list the provider cannot filter by creation
+    time). `records_path` is where the objects are in
     the answer (dotted; default: the pagination's); `decoder` reads the answer (default JSON;
     `kit.decoders.xml_decoder` for XML).
     """
@@ -85,6 +87,7 @@ class Stream:
     page_size: int | None = None
     created_filter: CreatedFilter | None = None
     customer_param: str | None = None
+    customer_path: str | None = None
     records_path: str | None = None
     decoder: Decoder | None = None
 
