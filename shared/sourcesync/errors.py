@@ -79,11 +79,6 @@ class ApiBaseNotAllowedError(UnprocessableError):
         )
 
 
-class CredentialsInvalidError(UnprocessableError):
-    def __init__(self, message: str = "The provider refused these credentials.") -> None:
-        super().__init__("credentials_invalid", message)
-
-
 class IdempotencyKeyReusedError(UnprocessableError):
     def __init__(self) -> None:
         super().__init__(

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sourcesync.connectors import DynamoDBRequestBudget, shared_budget
 from sourcesync.connectors.stripe import SPEC as STRIPE
+from sourcesync.store.request_budget import DynamoDBRequestBudget, shared_budget
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def test_a_stale_worker_loses_the_race_and_retries_with_the_winners_state(dynamo
 
 def test_the_client_is_created_lazily_from_the_environment(dynamodb_local: Any, jobs_table: str) -> None:
     # the dynamodb_local fixture points AWS_ENDPOINT_URL_DYNAMODB at DynamoDB Local
-    budget = shared_budget(STRIPE, {"requests_per_second": 4}, table_name=jobs_table, data_source_uuid="ds_lazy")
+    budget = shared_budget(STRIPE.rate_limit, 4, table_name=jobs_table, data_source_uuid="ds_lazy")
     assert budget._client is None
     assert (budget.rate, budget.burst) == (4, 4)
     assert [budget.acquire() for _ in range(5)][:4] == [0.0] * 4

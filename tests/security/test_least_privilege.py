@@ -68,7 +68,7 @@ USES: dict[str, dict[str, str]] = {
         "RecordsTable": W,
         "ManifestBucket": W,
         "ResyncSourceStateMachine": W,  # a customer re-sync waiting for the source's re-sync
-        iam.SOURCE_SECRETS: R,
+        iam.SOURCE_SECRETS: W,  # reads credentials; saves OAuth2 tokens a provider refreshed (PutSecretValue)
     },
     "SchedulerFunction": {
         "SourcesTable": W,

@@ -26,12 +26,12 @@ from sourcesync.connectors.http import (
     REDACTED,
     ErrorPolicy,
     HttpClient,
-    InProcessTokenBucket,
     RetryPolicy,
     full_jitter_delay,
     parse_retry_after,
     redact_headers,
 )
+from sourcesync.connectors.kit.budget import InProcessTokenBucket
 
 BASE = "https://api.provider.test"
 SECRET = "sk_test_51SecretValueThatMustNeverLeak"

@@ -9,6 +9,7 @@ from sourcesync import errors
 from sourcesync.api.errors import status_of, validation_details
 from sourcesync.api.import_models import ImportCustomersRequest, ImportInvoicesRequest
 from sourcesync.api.models import DataSourceCreateRequest, DataSourceUpdateRequest
+from sourcesync.connectors.errors import CredentialsInvalidError
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_a_subscription_line_needs_its_subscription_plan_and_period() -> None:
         (errors.NotFoundError("x"), 404),
         (errors.JobRunningError("job_1"), 409),
         (errors.PayloadTooLargeError("x"), 413),
-        (errors.CredentialsInvalidError(), 422),
+        (CredentialsInvalidError(), 422),
         (errors.IdempotencyKeyReusedError(), 422),
         (errors.UnprocessableError("resync_not_supported", "x"), 422),
     ],

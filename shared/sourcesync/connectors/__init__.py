@@ -22,12 +22,11 @@ from sourcesync.connectors.errors import (
     ProviderUnavailableError,
     RecordMappingError,
 )
-from sourcesync.connectors.http import DynamoDBRequestBudget, InProcessTokenBucket, RequestBudget
+from sourcesync.connectors.kit.budget import InProcessTokenBucket, RequestBudget
 from sourcesync.connectors.registry import (
     build_connector,
     connector_systems,
     get_connector_spec,
-    shared_budget,
 )
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "ConnectorOptions",
     "ConnectorSpec",
     "CredentialsInvalidError",
-    "DynamoDBRequestBudget",
     "InProcessTokenBucket",
     "Page",
     "Partition",
@@ -50,5 +48,4 @@ __all__ = [
     "build_connector",
     "connector_systems",
     "get_connector_spec",
-    "shared_budget",
 ]

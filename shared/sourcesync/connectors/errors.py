@@ -4,8 +4,8 @@ The class names are part of the contract: the Step Functions definitions match t
 `Catch` (a Lambda that raises reports the exception's class name as its `errorType`), and the API maps
 them to answers in one place. Messages never carry credentials (the HTTP client redacts them).
 
-- `CredentialsInvalidError`: the provider refused the credentials (401/403), or they are missing.
-  Fail the job; the API answers 422 `credentials_invalid`.
+- `CredentialsInvalidError`: the provider refused the credentials (401/403, or a refused OAuth2
+  grant), or they are missing or malformed. Fail the job; the API answers 422 `credentials_invalid`.
 - `ProviderUnavailableError`: transient errors (429, 5xx, timeouts, connection errors) went on for
   longer than `max_retry_seconds`. Fail the job (do not Retry it again: the client already has); the
   previous data stays.
@@ -17,6 +17,8 @@ them to answers in one place. Messages never carry credentials (the HTTP client 
 """
 
 from __future__ import annotations
+
+from sourcesync.errors import UnprocessableError
 
 
 class ConnectorError(Exception):
@@ -31,7 +33,7 @@ class ConnectorError(Exception):
         provider_code: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(message)
+        Exception.__init__(self, message)  # not super(): CredentialsInvalidError is also an API error
         self.message = message
         self.system = system
         self.status = status
@@ -52,8 +54,26 @@ class ConnectorError(Exception):
         return f"{self.message} ({', '.join(details)})" if details else self.message
 
 
-class CredentialsInvalidError(ConnectorError):
-    """The provider refused the credentials (401/403), or they are missing."""
+class CredentialsInvalidError(ConnectorError, UnprocessableError):
+    """The provider refused the credentials (401/403), or they are missing or malformed.
+
+    The one class for this meaning: a connector raises it, the pipeline ends the job with
+    `credentials_invalid` (`pipeline/failures.py`), and the API answers it as 422 `credentials_invalid`
+    (an `UnprocessableError`)."""
+
+    code = "credentials_invalid"
+
+    def __init__(
+        self,
+        message: str = "The provider refused these credentials.",
+        *,
+        system: str | None = None,
+        status: int | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, system=system, status=status, provider_code=provider_code, request_id=request_id)
+        self.extra: dict[str, object] = {}
 
 
 class ProviderRequestError(ConnectorError):

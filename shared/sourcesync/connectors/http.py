@@ -1,14 +1,14 @@
-"""The one HTTP client every connector uses, and the request budgets it draws from.
+"""The one HTTP client every connector uses: it draws from a request budget before every attempt.
 
-Written once (STYLE habit 6): timeouts, retries with exponential backoff and full jitter, `Retry-After`,
+Written once, for every connector: timeouts, retries with exponential backoff and full jitter, `Retry-After`,
 the error policy (which statuses mean "credentials invalid", "transient", "permanent"), a request budget
 shared by every concurrent worker of a source, and redaction of credentials. Connectors only describe
 themselves (`base.ConnectorSpec`); they never talk HTTP.
 
 Time is injected (`clock`, `wall_clock`, `sleep`, `random`) so that tests are exact and fast.
 
-`boto3` is imported lazily, inside `DynamoDBRequestBudget`, so that importing this module (and every
-connector) stays cheap at a Lambda's cold start.
+The request budget is an interface (`kit.budget.RequestBudget`); the one shared by a source's workers is
+implemented in `store/request_budget.py` and passed in.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random as _random
-import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,17 +33,27 @@ from sourcesync.connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
+from sourcesync.connectors.kit.budget import Clock, RequestBudget, Sleep
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 ParamValue = str | int | float | Sequence[str]
 Params = Mapping[str, ParamValue]
 
 REDACTED = "[REDACTED]"
-#: Float slack of the token buckets: waiting exactly the announced time always grants the tokens.
-_TOKEN_EPSILON = 1e-9
+
+#: Turns an answer's bytes into dicts and lists; raises ValueError when it cannot (see `kit.decoders`).
+Decoder = Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decoded answer and its headers."""
+
+    body: Any
+    headers: Mapping[str, str]
+
+
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 
 
@@ -60,6 +68,10 @@ class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so that a secret containing another is replaced whole.
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -76,195 +88,6 @@ class Redactor:
         if exc.request_id is not None:
             exc.request_id = self(exc.request_id)
         return exc
-
-
-# --------------------------------------------------------------------------------------------------
-# Request budgets
-# --------------------------------------------------------------------------------------------------
-
-
-class RequestBudget(ABC):
-    """A token bucket shared by the workers of one source: at most `burst + rate * t` requests in any
-    `t` seconds."""
-
-    rate: float
-    burst: float
-
-    @abstractmethod
-    def acquire(self, n: int = 1) -> float:
-        """Take `n` tokens if they are there and return 0.0; otherwise take nothing and return how many
-        seconds to wait before asking again."""
-
-    def take(self, n: int = 1, *, sleep: Sleep = time.sleep) -> float:
-        """Block until `n` tokens are taken; return the seconds waited."""
-        waited = 0.0
-        while True:
-            wait = self.acquire(n)
-            if wait <= 0:
-                return waited
-            sleep(wait)
-            waited += wait
-
-
-def _check_bucket(rate: float, burst: float | None) -> float:
-    if rate <= 0:
-        raise ValueError("rate must be positive")
-    capacity = max(1.0, rate) if burst is None else burst
-    if capacity < 1:
-        raise ValueError("burst must be at least 1")
-    return capacity
-
-
-class InProcessTokenBucket(RequestBudget):
-    """A thread-safe token bucket for one process (tests, a single worker, the CLI)."""
-
-    def __init__(self, rate: float, burst: float | None = None, *, clock: Clock = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = _check_bucket(rate, burst)
-        self._clock = clock
-        self._tokens = self.burst
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self, n: int = 1) -> float:
-        if n > self.burst:
-            raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst}")
-        with self._lock:
-            now = self._clock()
-            elapsed = max(0.0, now - self._updated)
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-            self._updated = max(now, self._updated)
-            if self._tokens + _TOKEN_EPSILON >= n:
-                self._tokens = max(0.0, self._tokens - n)
-                return 0.0
-            return (n - self._tokens) / self.rate
-
-
-@dataclass(frozen=True)
-class _BucketState:
-    tokens: float
-    tokens_raw: str  # the stored numbers as DynamoDB returned them, for the write's condition
-    updated_raw: str | None  # None: no item yet
-
-
-class DynamoDBRequestBudget(RequestBudget):
-    """A token bucket kept in one DynamoDB item, shared by every worker of a source.
-
-    The item lives in the jobs table: `pk = "BUDGET#<data source uuid>"`, `sk = "BUDGET"`, with
-    `tokens` and `updated_at` (epoch seconds, wall clock). Each grant is one conditional write: refill
-    the tokens by `elapsed * rate` (at most `burst`), take `n`, and write the result on the condition that
-    `updated_at` and `tokens` are still the values read. (The timestamp alone is not enough: a worker
-    whose clock lags keeps `updated_at` as it was, `max(now, updated_at)`, so that time never runs
-    backwards; within one timestamp, every grant lowers `tokens`.) A lost race
-    (`ConditionalCheckFailedException`) returns the item's current values
-    (`ReturnValuesOnConditionCheckFailure`) and the worker tries again.
-
-    The last state seen is kept between calls, so an uncontended grant costs one write and no read; a
-    denial computed from it costs nothing, because other workers only ever take tokens, which makes the
-    cached view an upper bound of what is left. The item goes with the source's other items when the
-    source is purged.
-    """
-
-    def __init__(
-        self,
-        table_name: str,
-        key: str,
-        rate: float,
-        burst: float | None = None,
-        *,
-        client: Any = None,
-        client_factory: Callable[[], Any] | None = None,
-        clock: Clock = time.time,
-        max_conflicts: int = 25,
-    ) -> None:
-        self.rate = rate
-        self.burst = _check_bucket(rate, burst)
-        self.table_name = table_name
-        self.key = {"pk": {"S": f"BUDGET#{key}"}, "sk": {"S": "BUDGET"}}
-        self._client = client
-        self._client_factory = client_factory
-        self._clock = clock
-        self._max_conflicts = max_conflicts
-        self._state: _BucketState | None = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            if self._client_factory is not None:
-                self._client = self._client_factory()
-            else:
-                import boto3  # lazily: keep connector imports cheap at cold start
-
-                self._client = boto3.client("dynamodb")
-        return self._client
-
-    def acquire(self, n: int = 1) -> float:
-        if n > self.burst:
-            raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst}")
-        for _ in range(self._max_conflicts):
-            state = self._state if self._state is not None else self._read()
-            now = self._clock()
-            if state.updated_raw is None:
-                available = self.burst
-                new_updated = now
-            else:
-                updated = float(state.updated_raw)
-                available = min(self.burst, state.tokens + max(0.0, now - updated) * self.rate)
-                new_updated = max(now, updated)
-            if available + _TOKEN_EPSILON < n:
-                self._state = state
-                return (n - available) / self.rate
-            left = max(0.0, available - n)
-            granted, current = self._write(left, new_updated, state)
-            if granted:
-                self._state = _BucketState(left, repr(left), repr(new_updated))
-                return 0.0
-            self._state = current
-        # Heavy contention: let the caller wait about one token's time and come back.
-        return 1.0 / self.rate
-
-    def _read(self) -> _BucketState:
-        answer = self.client.get_item(TableName=self.table_name, Key=self.key, ConsistentRead=True)
-        return self._parse(answer.get("Item"))
-
-    def _parse(self, item: Mapping[str, Any] | None) -> _BucketState:
-        if not item or "updated_at" not in item or "tokens" not in item:
-            return _BucketState(self.burst, repr(self.burst), None)
-        tokens_raw = item["tokens"]["N"]
-        return _BucketState(float(tokens_raw), tokens_raw, item["updated_at"]["N"])
-
-    def _write(self, tokens: float, updated: float, previous: _BucketState) -> tuple[bool, _BucketState | None]:
-        values = {":t": {"N": repr(tokens)}, ":u": {"N": repr(updated)}}
-        try:
-            if previous.updated_raw is None:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item={**self.key, "tokens": values[":t"], "updated_at": values[":u"]},
-                    ConditionExpression="attribute_not_exists(pk)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            else:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=self.key,
-                    UpdateExpression="SET tokens = :t, updated_at = :u",
-                    ConditionExpression="updated_at = :prev_u AND tokens = :prev_t",
-                    ExpressionAttributeValues={
-                        **values,
-                        ":prev_u": {"N": previous.updated_raw},
-                        ":prev_t": {"N": previous.tokens_raw},
-                    },
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-        except Exception as exc:  # botocore's ClientError, matched by code without importing botocore
-            response = getattr(exc, "response", None)
-            if not isinstance(response, dict):
-                raise
-            if response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            item = response.get("Item")
-            return False, (self._parse(item) if item else None)
-        return True, None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -439,6 +262,21 @@ class HttpClient:
         (other refusals), `ProviderUnavailableError` (transient errors beyond `max_retry_seconds`),
         `ProviderResponseError` (a 2xx that is not JSON).
         """
+        return self.request(path, params).body
+
+    def request(
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        method: str = "GET",
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        decode: Decoder | None = None,
+    ) -> Reply:
+        """One call, retried as `get_json`: the decoded body (JSON unless `decode` says otherwise) and
+        the answer's headers (for `Link` pagination)."""
         url = self.url_for(path)
         started = self._clock()
         attempt = 0
@@ -446,13 +284,15 @@ class HttpClient:
             attempt += 1
             if self.budget is not None:
                 self.budget.take(1, sleep=self._sleep)
-            response, failure = self._send(url, path, params, attempt)
+            response, failure = self._send(
+                url, path, params, attempt, method=method, json_body=json_body, form=form, headers=headers
+            )
             if response is None:  # connection error or timeout
                 self._wait_before_retry(path, attempt, started, failure, status=None, retry_after=None)
                 continue
             outcome = self.error_policy.classify(response.status_code, response.headers)
             if outcome == "ok":
-                return self._decode(response)
+                return Reply(self._decode(response, decode), response.headers)  # case-insensitive
             if outcome != "transient":
                 raise self._refusal(outcome, response)
             self._wait_before_retry(
@@ -464,21 +304,42 @@ class HttpClient:
                 retry_after=self._retry_after(response),
             )
 
-    def _send(self, url: str, path: str, params: Params | None, attempt: int) -> tuple[requests.Response | None, str]:
-        """One GET: the response, or None and why (connection errors and timeouts are transient)."""
+    def set_header(self, name: str, value: str, *, secret: bool = False) -> None:
+        """Replace one request header (a refreshed OAuth2 token); `secret` values are redacted too."""
+        self._headers[name] = value
+        if secret:
+            self._redact.add(value)
+
+    def _send(
+        self,
+        url: str,
+        path: str,
+        params: Params | None,
+        attempt: int,
+        *,
+        method: str,
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[requests.Response | None, str]:
+        """One request: the response, or None and why (connection errors and timeouts are transient)."""
         sent = self._clock()
         try:
-            response = self._session.get(
+            response = self._session.request(
+                method,
                 url,
                 params=params,  # sequences become repeated keys (`expand[]=a&expand[]=b`)
-                headers=self._headers,
+                json=json_body,
+                data=form,
+                headers={**self._headers, **(headers or {})},
                 timeout=(self.retry.connect_timeout_seconds, self.retry.read_timeout_seconds),
                 allow_redirects=False,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             return None, self._redact(f"{type(exc).__name__}: {exc}")[:300]
         logger.debug(
-            "GET %s params=%s -> %s (%.0f ms, attempt %d)",
+            "%s %s params=%s -> %s (%.0f ms, attempt %d)",
+            method,
             self._redact(path),
             self._redact(str(dict(params or {}))),
             response.status_code,
@@ -528,12 +389,13 @@ class HttpClient:
         )
         self._sleep(delay)
 
-    def _decode(self, response: requests.Response) -> Any:
+    def _decode(self, response: requests.Response, decode: Decoder | None) -> Any:
         try:
-            return response.json()
+            return response.json() if decode is None else decode(response.content)
         except ValueError as exc:
+            what = "JSON" if decode is None else "readable"
             raise ProviderResponseError(
-                f"answer to GET {self._redact(response.request.path_url or '')} is not JSON",
+                f"answer to {response.request.method} {self._redact(response.request.path_url or '')} is not {what}",
                 system=self.system,
                 status=response.status_code,
             ) from exc

@@ -5,7 +5,8 @@ the published limits (about 80% of the lowest published tier). A source's `reque
 overrides the rate; the burst is then capped so that a full bucket plus one second of refill stays
 within roughly one second's worth of the chosen rate.
 
-Figures come from docs/LOCAL-STACK "Provider limits"; add a row when a provider gets a connector.
+Figures are the providers' published limits (the `published` text of each row); add a row when a provider
+gets a connector.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class RateLimit:
         return RateLimit(requests_per_second, burst, self.published)
 
 
-#: Default budgets per system id (SPEC section 1). Systems absent here have no connector yet.
+#: Default budgets per system id (`systems.System`). Systems absent here have no connector yet.
 PROVIDER_RATE_LIMITS: dict[str, RateLimit] = {
     # 25 req/s in test mode, 100 in live mode, 25/s per endpoint by default. 20/s with a burst of 5
     # never exceeds 25 in any one second, in either mode, and leaves most of a live quota to the

@@ -8,15 +8,15 @@ provider never loads the others.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sourcesync.connectors.base import Connector, ConnectorOptions, ConnectorSpec
 from sourcesync.connectors.errors import ConnectorConfigError
-from sourcesync.connectors.http import DynamoDBRequestBudget, RequestBudget
+from sourcesync.connectors.kit.budget import RequestBudget
 
 #: system id -> module whose `SPEC` describes it. `custom` has none by design (data is pushed through
-#: the Import API); the other systems of SPEC section 1 get a row when their connector is written.
+#: the Import API); the other systems of `systems.System` get a row when their connector is written.
 CONNECTOR_MODULES: Mapping[str, str] = {
     "stripe": "sourcesync.connectors.stripe",
 }
@@ -38,29 +38,6 @@ def get_connector_spec(system: str) -> ConnectorSpec | None:
     return spec
 
 
-def shared_budget(
-    spec: ConnectorSpec,
-    options: ConnectorOptions | Mapping[str, Any] | None,
-    *,
-    table_name: str,
-    data_source_uuid: str,
-    client: Any = None,
-    client_factory: Callable[[], Any] | None = None,
-) -> DynamoDBRequestBudget:
-    """The request budget that every worker of one source shares: an item of the jobs table,
-    `pk = BUDGET#<data_source_uuid>`, at the provider's rate or the source's `requests_per_second`."""
-    parsed = options if isinstance(options, ConnectorOptions) else ConnectorOptions.model_validate(options or {})
-    limit = spec.rate_limit.with_rate(parsed.requests_per_second)
-    return DynamoDBRequestBudget(
-        table_name,
-        data_source_uuid,
-        limit.requests_per_second,
-        limit.burst,
-        client=client,
-        client_factory=client_factory,
-    )
-
-
 def build_connector(
     system: str,
     credentials: Mapping[str, Any],
@@ -71,7 +48,8 @@ def build_connector(
 ) -> Connector:
     """A ready connector for a source; `ConnectorConfigError` for a system without one.
 
-    `budget`: pass `shared_budget(...)` in workers; without it, an in-process bucket is used.
+    `budget`: the source's shared budget (`store.request_budget.shared_budget`) in workers; without
+    it, an in-process bucket is used.
     `runtime`: the `Connector` keywords (session, clock, wall_clock, sleep, random) for tests.
     """
     spec = get_connector_spec(system)

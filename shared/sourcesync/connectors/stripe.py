@@ -18,7 +18,6 @@ Newer line-item shapes (`parent`, `pricing`) are read as well, where they carry 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from sourcesync.connectors.base import (
     Stream,
 )
 from sourcesync.connectors.http import ErrorPolicy
+from sourcesync.connectors.kit.fields import currency, dig, integer, ref_id, required_id, required_ts, ts
 from sourcesync.connectors.limits import PROVIDER_RATE_LIMITS
 from sourcesync.records import (
     CustomerRecord,
@@ -81,46 +81,8 @@ ITEM_ADDED_LATER_SECONDS = 60
 
 
 # --------------------------------------------------------------------------------------------------
-# Small readers
+# Stripe's embedded list objects (`{"object": "list", "data": [...], "has_more": true}`)
 # --------------------------------------------------------------------------------------------------
-
-
-def _ts(value: Any) -> datetime | None:
-    """A unix timestamp as an aware UTC datetime."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _required_ts(value: Any, what: str) -> datetime:
-    moment = _ts(value)
-    if moment is None:
-        raise ValueError(f"{what} is not a timestamp")
-    return moment
-
-
-def _id(value: Any) -> str | None:
-    """The id of a reference that may be expanded (`"cus_1"` or `{"id": "cus_1", ...}`)."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
-
-
-def _required_id(value: Any, what: str) -> str:
-    found = _id(value)
-    if found is None:
-        raise ValueError(f"{what} is missing")
-    return found
-
-
-def _currency(value: Any) -> str | None:
-    return value.upper() if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _list(value: Any) -> tuple[list[JsonObject], bool] | None:
@@ -152,8 +114,6 @@ def _nested(ctx: MappingContext, embedded: Any, path: str, params: Mapping[str, 
 def map_customer(obj: JsonObject, ctx: MappingContext) -> list[CustomerRecord]:
     if obj.get("deleted"):
         return []
-    address = obj.get("address") or {}
-    shipping_address = (obj.get("shipping") or {}).get("address") or {}
     # Stripe's name is optional: fall back on what identifies the customer to a person.
     name = next(
         (value for value in (obj.get("name"), obj.get("description"), obj.get("email")) if value),
@@ -164,9 +124,9 @@ def map_customer(obj: JsonObject, ctx: MappingContext) -> list[CustomerRecord]:
             external_id=obj["id"],
             name=name,
             email=obj.get("email") or None,
-            country=address.get("country") or shipping_address.get("country") or None,
-            currency=_currency(obj.get("currency")),
-            created_at=_ts(obj.get("created")),
+            country=dig(obj, "address.country") or dig(obj, "shipping.address.country") or None,
+            currency=currency(obj.get("currency")),
+            created_at=ts(obj.get("created")),
         )
     ]
 
@@ -190,8 +150,8 @@ def map_plan(obj: JsonObject, ctx: MappingContext) -> list[PlanRecord]:
             name=obj.get("nickname") or product_name or obj.get("name") or obj["id"],
             interval_count=count or 1,
             interval_unit=interval,
-            currency=_currency(obj.get("currency")),
-            amount_in_cents=_int(amount),
+            currency=currency(obj.get("currency")),
+            amount_in_cents=integer(amount),
         )
     ]
 
@@ -202,26 +162,26 @@ def map_subscription(obj: JsonObject, ctx: MappingContext) -> Iterator[Subscript
     status = SUBSCRIPTION_STATUS[obj["status"]]
     sub_id = obj["id"]
     items = _nested(ctx, obj.get("items"), "/v1/subscription_items", {"subscription": sub_id})
-    created = _int(obj.get("created"))
-    started = _ts(obj.get("start_date")) or _required_ts(obj.get("created"), "created")
-    cancelled_at = (_ts(obj.get("ended_at")) or _ts(obj.get("canceled_at"))) if status == "cancelled" else None
-    customer = _required_id(obj.get("customer"), "customer")
+    created = integer(obj.get("created"))
+    started = ts(obj.get("start_date")) or required_ts(obj.get("created"), "created")
+    cancelled_at = (ts(obj.get("ended_at")) or ts(obj.get("canceled_at"))) if status == "cancelled" else None
+    customer = required_id(obj.get("customer"), "customer")
     for item in items:
         price = item.get("price") or item.get("plan") or {}
-        item_created = _int(item.get("created"))
+        item_created = integer(item.get("created"))
         added_later = (
             created is not None and item_created is not None and item_created > created + ITEM_ADDED_LATER_SECONDS
         )
-        quantity = _int(item.get("quantity"))
+        quantity = integer(item.get("quantity"))
         yield SubscriptionRecord(
             external_id=item["id"],
             customer_external_id=customer,
-            plan_external_id=_id(item.get("price")) or _id(item.get("plan")),
+            plan_external_id=ref_id(item.get("price")) or ref_id(item.get("plan")),
             subscription_set_external_id=sub_id,
             quantity=1 if quantity is None else quantity,  # metered items carry no quantity
             status=status,
-            currency=_currency(obj.get("currency") or (price.get("currency") if isinstance(price, dict) else None)),
-            started_at=_ts(item_created) if added_later else started,
+            currency=currency(obj.get("currency") or (price.get("currency") if isinstance(price, dict) else None)),
+            started_at=ts(item_created) if added_later else started,
             cancelled_at=cancelled_at,
         )
 
@@ -233,11 +193,11 @@ def map_line_item(line: JsonObject) -> LineItem:
     parent = line.get("parent") or {}
     item_details = parent.get("subscription_item_details") or {}
     invoice_item_details = parent.get("invoice_item_details") or {}
-    subscription_item = _id(line.get("subscription_item")) or _id(item_details.get("subscription_item"))
+    subscription_item = ref_id(line.get("subscription_item")) or ref_id(item_details.get("subscription_item"))
     subscription = (
-        _id(line.get("subscription"))
-        or _id(item_details.get("subscription"))
-        or _id(invoice_item_details.get("subscription"))
+        ref_id(line.get("subscription"))
+        or ref_id(item_details.get("subscription"))
+        or ref_id(invoice_item_details.get("subscription"))
     )
     proration = bool(line.get("proration") or item_details.get("proration") or invoice_item_details.get("proration"))
     is_subscription = (
@@ -246,20 +206,20 @@ def map_line_item(line: JsonObject) -> LineItem:
         or (proration and subscription is not None)
     )
     price_details = (line.get("pricing") or {}).get("price_details") or {}
-    price = _id(line.get("price")) or _id(line.get("plan")) or _id(price_details.get("price"))
-    discount = sum(_int(entry.get("amount")) or 0 for entry in line.get("discount_amounts") or [])
-    gross = _int(line.get("amount_excluding_tax"))
+    price = ref_id(line.get("price")) or ref_id(line.get("plan")) or ref_id(price_details.get("price"))
+    discount = sum(integer(entry.get("amount")) or 0 for entry in line.get("discount_amounts") or [])
+    gross = integer(line.get("amount_excluding_tax"))
     if gross is None:
         gross = line["amount"]
     period = line.get("period") or {}
-    quantity = _int(line.get("quantity"))
+    quantity = integer(line.get("quantity"))
     return LineItem(
         external_id=line.get("id"),
         type="subscription" if is_subscription else "one_time",
         subscription_external_id=(subscription_item or subscription) if is_subscription else None,
         plan_external_id=price if is_subscription else None,
-        service_period_start=_ts(period.get("start")),
-        service_period_end=_ts(period.get("end")),
+        service_period_start=ts(period.get("start")),
+        service_period_end=ts(period.get("end")),
         amount_in_cents=gross - discount,  # charged for the line: after discounts, before tax
         quantity=1 if quantity is None else quantity,
         discount_amount_in_cents=discount,
@@ -274,33 +234,33 @@ def map_invoice(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRecord]:
     lines = _nested(ctx, obj.get("lines"), f"/v1/invoices/{quote(invoice_id, safe='')}/lines")
     transitions = obj.get("status_transitions") or {}
     date = (
-        _ts(obj.get("effective_at"))
-        or _ts(obj.get("date"))  # API versions before 2019-03-14, and the emulator
-        or _ts(transitions.get("finalized_at"))
-        or _required_ts(obj.get("created"), "created")
+        ts(obj.get("effective_at"))
+        or ts(obj.get("date"))  # API versions before 2019-03-14, and the emulator
+        or ts(transitions.get("finalized_at"))
+        or required_ts(obj.get("created"), "created")
     )
-    currency = _currency(obj.get("currency"))
-    if currency is None:
+    code = currency(obj.get("currency"))
+    if code is None:
         raise ValueError("currency is missing")
     return [
         InvoiceRecord(
             external_id=invoice_id,
-            customer_external_id=_required_id(obj.get("customer"), "customer"),
+            customer_external_id=required_id(obj.get("customer"), "customer"),
             date=date,
-            currency=currency,
+            currency=code,
             line_items=tuple(map_line_item(line) for line in lines),
-            total_in_cents=_int(obj.get("total")),
+            total_in_cents=integer(obj.get("total")),
         )
     ]
 
 
 def charge_invoice_id(charge: JsonObject) -> str | None:
     """The invoice a charge pays: `charge.invoice`, or its (expanded) PaymentIntent's `invoice`."""
-    invoice = _id(charge.get("invoice"))
+    invoice = ref_id(charge.get("invoice"))
     if invoice is not None:
         return invoice
     payment_intent = charge.get("payment_intent")
-    return _id(payment_intent.get("invoice")) if isinstance(payment_intent, dict) else None
+    return ref_id(payment_intent.get("invoice")) if isinstance(payment_intent, dict) else None
 
 
 def map_charge(obj: JsonObject, ctx: MappingContext) -> list[TransactionRecord]:
@@ -309,7 +269,7 @@ def map_charge(obj: JsonObject, ctx: MappingContext) -> list[TransactionRecord]:
     invoice = charge_invoice_id(obj)
     if invoice is None:
         return []
-    customer = _id(obj.get("customer"))
+    customer = ref_id(obj.get("customer"))
     records: list[TransactionRecord] = []
     result = CHARGE_RESULT.get(obj.get("status", ""))
     authorised_only = obj.get("status") == "succeeded" and obj.get("captured") is False
@@ -320,9 +280,9 @@ def map_charge(obj: JsonObject, ctx: MappingContext) -> list[TransactionRecord]:
                 invoice_external_id=invoice,
                 customer_external_id=customer,
                 type="payment",
-                date=_required_ts(obj.get("created"), "created"),
+                date=required_ts(obj.get("created"), "created"),
                 result=result,
-                amount_in_cents=_int(obj.get("amount")),
+                amount_in_cents=integer(obj.get("amount")),
             )
         )
     embedded = obj.get("refunds")
@@ -338,9 +298,9 @@ def map_charge(obj: JsonObject, ctx: MappingContext) -> list[TransactionRecord]:
                 invoice_external_id=invoice,
                 customer_external_id=customer,
                 type="refund",
-                date=_required_ts(refund.get("created"), "created"),
+                date=required_ts(refund.get("created"), "created"),
                 result=refund_result,
-                amount_in_cents=_int(refund.get("amount")),
+                amount_in_cents=integer(refund.get("amount")),
             )
         )
     return records

@@ -18,10 +18,11 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
             "connector_unavailable",
             f"SourceSync has no connector for {system.value} yet; use a custom source and the Import API.",
         )
-    try:  # the check has its own short timeouts and retries (`connectors.base.CHECK_RETRY`)
+    try:  # the check has its own short timeouts and retries (`connectors.kit.runtime.CHECK_RETRY`)
         build_connector(system.value, credentials, options).check_credentials()
     except connector_errors.CredentialsInvalidError:
-        raise errors.CredentialsInvalidError() from None
+        # the one class for this meaning; the API's answer keeps a fixed text, not the provider's
+        raise connector_errors.CredentialsInvalidError() from None
     except connector_errors.ConnectorError as error:
         raise errors.UnprocessableError(
             "provider_unavailable",
@@ -30,12 +31,16 @@ def check_credentials(system: System, credentials: dict[str, str], options: dict
 
 
 def connector_for(source: dict[str, Any]) -> Any:
-    """A connector for a stored source: its credentials from Secrets Manager, its options, and the
-    request budget that every worker of the source shares (an item of the jobs table)."""
+    """A connector for a stored source: its credentials from Secrets Manager, its options, the
+    request budget that every worker of the source shares (an item of the jobs table), and the token
+    store where a refreshed OAuth2 token goes (the source's secret)."""
     from sourcesync.aws import client
     from sourcesync.config import get_settings
-    from sourcesync.connectors.registry import build_connector, get_connector_spec, shared_budget
+    from sourcesync.connectors.kit.options import ConnectorOptions
+    from sourcesync.connectors.registry import build_connector, get_connector_spec
     from sourcesync.store.credentials import get_credential_store
+    from sourcesync.store.request_budget import shared_budget
+    from sourcesync.store.tokens import token_store_for
 
     spec = get_connector_spec(source["system"])
     if spec is None:
@@ -43,10 +48,11 @@ def connector_for(source: dict[str, Any]) -> Any:
     credentials = get_credential_store().get(source["account_id"], source["uuid"])
     options = source.get("options") or {}
     budget = shared_budget(
-        spec,
-        options,
+        spec.rate_limit,
+        ConnectorOptions.model_validate(options).requests_per_second,
         table_name=get_settings().jobs_table,
         data_source_uuid=source["uuid"],
         client_factory=lambda: client("dynamodb"),
     )
-    return build_connector(source["system"], credentials, options, budget=budget)
+    tokens = token_store_for(source["account_id"], source["uuid"])
+    return build_connector(source["system"], credentials, options, budget=budget, token_store=tokens)
