@@ -348,17 +348,14 @@ class ApiGateway:
         self.url_map = Map(rules, strict_slashes=False, merge_slashes=False, redirect_defaults=False)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self._function_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # Lambda gives each function its own process, and an execution environment one request at a time. A
+        # handler may keep a request's state in globals: Powertools' resolver keeps the current event on a
+        # class attribute (`BaseRouter.current_event`) that every resolver of a process shares. Here every
+        # function shares this one process, so the gateway hands the HTTP functions one request at a time,
+        # all of them together (two functions answering at once would read each other's query strings).
+        self._in_process = threading.Lock()
 
     # ------------------------------------------------------------------------------------ WSGI
-    def _lock_for(self, function_name: str) -> threading.Lock:
-        """Lambda gives an execution environment one request at a time, and a handler may keep a request's
-        state in module globals (Powertools' resolver does). Here every function shares this one process, so
-        the gateway hands each function one request at a time, as one warm container would."""
-        with self._locks_guard:
-            return self._function_locks.setdefault(function_name, threading.Lock())
-
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         started = time.monotonic()
@@ -407,7 +404,7 @@ class ApiGateway:
         builder = build_v2_event if v2 else build_v1_event
         event = builder(request, route, path_parameters, info)
         try:
-            with self._lock_for(route.function_name):
+            with self._in_process:
                 result = self.runtime.invoke(route.function_name, event, request_id=info.request_id)
         except Exception as exc:
             LOG.error(

@@ -4,6 +4,7 @@ error envelope, and the OpenAPI document served at /v1/openapi.json."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -175,3 +176,30 @@ def test_the_openapi_document_is_served_without_a_key_and_equals_the_docs_copy(s
     assert served["openapi"].startswith("3.1")
     assert served == json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
     assert "/v1/data_sources/{uuid}" in served["paths"]
+
+
+def test_two_functions_answering_at_once_each_read_their_own_request(api: Client) -> None:
+    """Powertools keeps the current request on a class attribute shared by every resolver in a process; the
+    local stack runs every function in one process, so requests to two functions at once must not mix (a
+    delete preview once read a customer list's query string and answered 400)."""
+    uuid = _custom_source(api)
+    answers: list[tuple[str, int, str]] = []
+
+    def customers() -> None:
+        for _ in range(25):
+            got = api.get("/v1/customers", params={"data_source_uuid": uuid, "per_page": 50})
+            answers.append(("customers", got.status_code, got.text[:200]))
+
+    def previews() -> None:
+        for _ in range(25):
+            got = api.delete(f"/v1/data_sources/{uuid}", params={"dry_run": "true"})
+            answers.append(("preview", got.status_code, got.text[:200]))
+
+    threads = [threading.Thread(target=customers), threading.Thread(target=previews)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(answers) == 50
+    assert [a for a in answers if a[1] != 200] == []
+    assert api.ok("GET", f"/v1/data_sources/{uuid}")["uuid"] == uuid  # previews only: nothing deleted
