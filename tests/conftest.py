@@ -106,5 +106,8 @@ def local_stack() -> Iterator[dict[str, Any]]:
     log = REPO_ROOT / ".local" / "e2e-stack.log"  # kept after the session, to read when a test fails
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
-    with LocalStack.start_subprocess(log_path=log) as endpoints:
+    # The per-account request limit has its own stack and tests (tests/e2e/test_rate_limit.py); here it is
+    # lifted, so that schemathesis' ~60 requests a second reach the operations instead of answering 429.
+    parameters = {"AccountRequestLimit": "1000000"}
+    with LocalStack.start_subprocess(log_path=log, parameters=parameters) as endpoints:
         yield endpoints
