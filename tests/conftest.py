@@ -99,6 +99,12 @@ def deployed_stack(devstack_template: Template, dynamodb_local: DynamoDBHandle, 
     return deployment
 
 
+#: The session stack's template parameters. The per-account request limit has its own stack and tests
+#: (tests/e2e/test_rate_limit.py); here it is lifted, so that schemathesis' ~60 requests a second reach the
+#: operations instead of answering 429.
+E2E_STACK_PARAMETERS = {"AccountRequestLimit": "1000000"}
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[dict[str, Any]]:
     from devstack import REPO_ROOT
@@ -106,8 +112,5 @@ def local_stack() -> Iterator[dict[str, Any]]:
     log = REPO_ROOT / ".local" / "e2e-stack.log"  # kept after the session, to read when a test fails
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
-    # The per-account request limit has its own stack and tests (tests/e2e/test_rate_limit.py); here it is
-    # lifted, so that schemathesis' ~60 requests a second reach the operations instead of answering 429.
-    parameters = {"AccountRequestLimit": "1000000"}
-    with LocalStack.start_subprocess(log_path=log, parameters=parameters) as endpoints:
+    with LocalStack.start_subprocess(log_path=log, parameters=E2E_STACK_PARAMETERS) as endpoints:
         yield endpoints

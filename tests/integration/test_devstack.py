@@ -29,6 +29,7 @@ from devstack.ports import free_port, port_is_free
 from devstack.scheduler import Scheduler
 from devstack.stack import DynamoDBHandle, load_template
 from devstack.template import Template
+from tests.conftest import E2E_STACK_PARAMETERS
 
 pytestmark = pytest.mark.integration
 
@@ -346,7 +347,7 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
 
 def test_local_stack_fixture_serves_the_real_template(local_stack: dict[str, Any]) -> None:
     assert set(local_stack) >= ENDPOINT_KEYS
-    template = load_template()
+    template = load_template(parameters=E2E_STACK_PARAMETERS)
     assert local_stack["resources"] == template.resource_map()
     assert local_stack["environment"] == template.merged_environment()
     env = env_for(local_stack)
