@@ -56,8 +56,10 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $(CHECKOV)
 
-run: setup           ## the local stack in the foreground, with a demo account; Ctrl-C stops it
-	$(PY) -m devstack run --template $(TEMPLATE)
+# The demo data source's system for `make run` (stripe, or any system of devstack/emulators).
+SYSTEM ?= stripe
+run: setup           ## the local stack in the foreground, with a demo account and a SYSTEM source; Ctrl-C stops it
+	$(PY) -m devstack run --template $(TEMPLATE) --system $(SYSTEM)
 
 up: setup            ## the local stack in the background; returns once everything answers
 	$(PY) -m devstack up --template $(TEMPLATE)

@@ -3,7 +3,8 @@
 serve  run the whole stack in the foreground until Ctrl-C / SIGTERM
 up     start `serve` in the background (logs in .local/stack.log), return once everything answers
 down   stop what `up` started (its whole process group) and wait until its ports are free
-run    `serve` plus a demo account and a first command to try (the newcomer's command)
+run    `serve` plus a demo account, a demo source (--system, default stripe) and commands to try
+seed   seed a running stack's emulator of SYSTEM; print the credentials and options of a source for it
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from devstack import DEFAULT_TEMPLATE, LOCAL_DIR, STACK_NAME, load_endpoints
 LOG = logging.getLogger("devstack")
 
 UP_TIMEOUT = 60.0
+DEMO_CUSTOMERS = 300
+#: what the stack serves on a port of its own (endpoints.json also names each emulated system's URL)
+SERVED = ("api", "dynamodb", "aws", "stripe", "emulators")
 DOWN_TIMEOUT = 30.0
 
 
@@ -63,6 +67,9 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         help="keep DynamoDB Local's data in this directory (-dbPath) instead of in memory",
     )
     parser.add_argument("--no-stripe", action="store_true", help="do not start the Stripe emulator")
+    parser.add_argument(
+        "--no-emulators", action="store_true", help="do not start the other providers' emulators (devstack/emulators)"
+    )
     parser.add_argument("--no-scheduler", action="store_true", help="do not fire the template's schedules")
 
 
@@ -87,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
         _stack_options(sub)
         if name == "up":
             sub.add_argument("--timeout", type=float, default=UP_TIMEOUT)
+        if name == "run":
+            sub.add_argument(
+                "--system",
+                default="stripe",
+                help="the demo data source's system: stripe or any system with an emulator (default stripe)",
+            )
+    seed = commands.add_parser(
+        "seed",
+        help="seed a demo business at a running stack's emulator of SYSTEM; print the source's credentials and options",
+    )
+    seed.add_argument("system", help="stripe, or a system of devstack/emulators")
+    seed.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help=f"how many (default {DEMO_CUSTOMERS})")
+    seed.add_argument("--tenant", default="demo", help="the emulator tenant (its API key or client id) to seed")
     down = commands.add_parser("down", help="stop the stack `up` started")
     down.add_argument("--timeout", type=float, default=DOWN_TIMEOUT)
     return parser
@@ -107,6 +127,7 @@ def _stack_config(args: argparse.Namespace) -> Any:
         endpoints_file=_endpoints_file(args),
         dynamodb_db_path=args.dynamodb_db_path.resolve() if args.dynamodb_db_path else None,
         stripe=not args.no_stripe,
+        emulators=not args.no_emulators,
         scheduler=not args.no_scheduler,
     )
 
@@ -139,7 +160,7 @@ def serve(args: argparse.Namespace, after_start: Any = None) -> int:
     try:
         endpoints = stack.start()
         started.set()
-        LOG.info("endpoints: %s", json.dumps({k: endpoints[k] for k in ("api", "dynamodb", "aws", "stripe")}))
+        LOG.info("endpoints: %s", json.dumps({k: endpoints.get(k) for k in SERVED}))
         if after_start is not None:
             after_start(endpoints)
         while not stop.wait(1.0):
@@ -159,15 +180,12 @@ def serve(args: argparse.Namespace, after_start: Any = None) -> int:
         LOG.info("local stack stopped")
 
 
-DEMO_CUSTOMERS = 300
-
-
-def demo(endpoints: dict[str, Any]) -> None:
+def demo(endpoints: dict[str, Any], system: str = "stripe") -> None:
     """What `run` shows a newcomer once the stack is up: a demo account, a small subscription business at
-    the Stripe emulator, a `stripe` data source importing it (followed with the progress bar), and what
-    to try next."""
+    the emulator of `system` (localstripe for Stripe), a data source importing it (followed with the
+    progress bar), and what to try next."""
+    from devstack.seeding import seed_source
     from devstack.stack import clear_settings_cache
-    from devstack.stripe_seed import TEST_KEY, seed_business
     from sourcesync.cli import Api, follow
     from sourcesync.services.accounts import create_account
 
@@ -175,21 +193,16 @@ def demo(endpoints: dict[str, Any]) -> None:
     clear_settings_cache()
     account = create_account(name="demo")
     print(
-        f"\nSeeding the Stripe emulator with a demo business ({DEMO_CUSTOMERS} customers on monthly and "
+        f"\nSeeding the {system} emulator with a demo business ({DEMO_CUSTOMERS} customers on monthly and "
         "yearly plans, some cancelled)...",
         flush=True,
     )
-    seed_business(endpoints["stripe"], customers=DEMO_CUSTOMERS)
+    seeded = seed_source(system, endpoints, customers=DEMO_CUSTOMERS)
     client = Api(api, account.api_key)
     created = client.call(
         "POST",
         "/v1/data_sources",
-        {
-            "name": "Demo Stripe",
-            "system": "stripe",
-            "credentials": {"api_key": TEST_KEY},
-            "options": {"api_base": endpoints["stripe"]},
-        },
+        {"name": f"Demo {system}", "system": system, **seeded},
     )
     source = created["data_source"]["uuid"]
     print(f"Created the data source {source}; its first import:", flush=True)
@@ -201,7 +214,7 @@ def demo(endpoints: dict[str, Any]) -> None:
         f"  API             {api}\n"
         f"  DynamoDB Local  {endpoints['dynamodb']}\n"
         f"  AWS (moto)      {endpoints['aws']}  (Step Functions executions: list_executions on it)\n"
-        f"  Stripe (local)  {endpoints['stripe']}\n"
+        f"  {system + ' (local)':15} {endpoints[system]}\n"
         f"\nDemo account {account.account_id}, API key:\n  {account.api_key}\n"
         "\nTry, in another terminal:\n"
         f"  export SOURCESYNC_API_URL={api} SOURCESYNC_API_KEY={account.api_key}\n"
@@ -237,7 +250,31 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("devstack.api").setLevel(logging.WARNING)
         logging.getLogger("devstack.scheduler").setLevel(logging.WARNING)
-    return serve(args, after_start=demo)
+    from devstack.seeding import seedable_systems
+
+    if args.system not in seedable_systems():
+        LOG.error("no emulator for %r; systems with one: %s", args.system, ", ".join(seedable_systems()))
+        return 2
+    return serve(args, after_start=lambda endpoints: demo(endpoints, args.system))
+
+
+def seed(args: argparse.Namespace) -> int:
+    """Seed a running stack's emulator of `args.system`; print the source's credentials and options as JSON."""
+    from devstack.seeding import seed_source
+
+    endpoints_file = args.state_dir / "endpoints.json"
+    try:
+        endpoints = load_endpoints(endpoints_file)
+    except FileNotFoundError:
+        print(f"the local stack is not running ({endpoints_file} is missing): start it with `make up`", file=sys.stderr)
+        return 1
+    try:
+        seeded = seed_source(args.system, endpoints, customers=args.customers, tenant=args.tenant)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps(seeded, indent=2))
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ up / down
@@ -298,6 +335,7 @@ def up(args: argparse.Namespace) -> int:
     ]
     argv += ["--free-ports"] if args.free_ports else []
     argv += ["--no-stripe"] if args.no_stripe else []
+    argv += ["--no-emulators"] if args.no_emulators else []
     argv += ["--no-scheduler"] if args.no_scheduler else []
     if args.dynamodb_db_path:
         argv += ["--dynamodb-db-path", str(args.dynamodb_db_path.resolve())]
@@ -327,7 +365,7 @@ def up(args: argparse.Namespace) -> int:
         return 1
     endpoints = load_endpoints(endpoints_file)
     print(f"the local stack is up in {time.monotonic() - started:.1f} s (pid {process.pid}, log {log_file})")
-    for name in ("api", "dynamodb", "aws", "stripe"):
+    for name in SERVED:
         print(f"  {name:9} {endpoints.get(name)}")
     print(f"  endpoints {endpoints_file}")
     return 0
@@ -349,9 +387,7 @@ def down(args: argparse.Namespace) -> int:
     ports: list[int] = []
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
         endpoints = load_endpoints(endpoints_file)
-        ports = [
-            int(str(endpoints[k]).rsplit(":", 1)[1]) for k in ("api", "dynamodb", "aws", "stripe") if endpoints.get(k)
-        ]
+        ports = [int(str(endpoints[k]).rsplit(":", 1)[1]) for k in SERVED if endpoints.get(k)]
     started = time.monotonic()
     orderly = stop_process_group(pid, timeout=args.timeout)
     busy = [port for port in ports if not wait_port_free(port, 10)]
@@ -375,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    commands = {"serve": serve, "run": run, "up": up, "down": down}
+    commands = {"serve": serve, "run": run, "up": up, "down": down, "seed": seed}
     return int(commands[args.command](args))
 
 

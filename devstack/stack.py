@@ -48,6 +48,7 @@ PORT_VARIABLES = {
     "dynamodb": ("SOURCESYNC_DYNAMODB_PORT", 8000),
     "aws": ("SOURCESYNC_AWS_PORT", 5000),
     "stripe": ("SOURCESYNC_STRIPE_PORT", 8420),
+    "emulators": ("SOURCESYNC_EMULATORS_PORT", 8430),
 }
 
 
@@ -57,6 +58,7 @@ class Ports:
     dynamodb: int = 8000
     aws: int = 5000
     stripe: int = 8420
+    emulators: int = 8430
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -71,11 +73,17 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        api, dynamodb, aws, stripe = free_ports(4)
-        return cls(api=api, dynamodb=dynamodb, aws=aws, stripe=stripe)
+        api, dynamodb, aws, stripe, emulators = free_ports(5)
+        return cls(api=api, dynamodb=dynamodb, aws=aws, stripe=stripe, emulators=emulators)
 
     def items(self) -> list[tuple[str, int]]:
-        return [("api", self.api), ("dynamodb", self.dynamodb), ("aws", self.aws), ("stripe", self.stripe)]
+        return [
+            ("api", self.api),
+            ("dynamodb", self.dynamodb),
+            ("aws", self.aws),
+            ("stripe", self.stripe),
+            ("emulators", self.emulators),
+        ]
 
 
 def template_parameters(template_path: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -181,6 +189,8 @@ class StackConfig:
     endpoints_file: Path | None = DEFAULT_ENDPOINTS_FILE
     dynamodb_db_path: Path | None = None
     stripe: bool = True
+    #: the provider emulators (devstack/emulators: every system but Stripe), one child process
+    emulators: bool = True
     scheduler: bool = True
     drain_timeout: float = 10.0
 
@@ -194,6 +204,7 @@ class LocalStack:
         self.endpoints: dict[str, Any] = {}
         self.dynamodb: DynamoDBLocal | None = None
         self.stripe: Any = None
+        self.emulators: Any = None
         self.moto: Any = None
         self.api: Any = None
         self.scheduler: Any = None
@@ -206,8 +217,9 @@ class LocalStack:
         started = time.monotonic()
         cfg = self.config
         environment = self.template.merged_environment()  # fail before starting anything
+        optional = {"stripe": cfg.stripe, "emulators": cfg.emulators}
         for name, port in cfg.ports.items():
-            if name != "stripe" or cfg.stripe:
+            if optional.get(name, True):
                 ensure_free(port, f"{name}; set {PORT_VARIABLES[name][0]} or use --free-ports")
         try:
             self._start_parts(environment)
@@ -219,6 +231,7 @@ class LocalStack:
 
     def _start_parts(self, environment: dict[str, str]) -> None:
         from devstack.api_gateway import ApiGateway
+        from devstack.emulators.base import EmulatorServer
         from devstack.stripe_emulator import StripeEmulator
 
         cfg = self.config
@@ -226,6 +239,8 @@ class LocalStack:
         self.dynamodb = DynamoDBLocal(cfg.ports.dynamodb, db_path=cfg.dynamodb_db_path).launch()
         if cfg.stripe:
             self.stripe = StripeEmulator(cfg.ports.stripe).launch()
+        if cfg.emulators:
+            self.emulators = EmulatorServer(cfg.ports.emulators).launch()
         dynamodb_url = self.dynamodb.endpoint
         aws_url = f"http://127.0.0.1:{cfg.ports.aws}"
         self._set_environ(
@@ -253,11 +268,18 @@ class LocalStack:
             self._scheduler_thread = self.scheduler.start_thread(self._scheduler_stop)
         if self.stripe is not None:
             self.stripe.wait_ready()
+        emulators: dict[str, str] = {}
+        if self.emulators is not None:
+            from devstack.emulators import emulator_urls
+
+            self.emulators.wait_ready()
+            emulators = {"emulators": self.emulators.url, **emulator_urls(self.emulators.url)}
         self.endpoints = {
             "api": f"http://127.0.0.1:{cfg.ports.api}",
             "dynamodb": dynamodb_url,
             "aws": aws_url,
             "stripe": f"http://127.0.0.1:{cfg.ports.stripe}" if cfg.stripe else None,
+            **emulators,
             "region": REGION,
             "stack_name": self.template.stack_name,
             "resources": deployment.resources,
@@ -278,7 +300,12 @@ class LocalStack:
     # ------------------------------------------------------------------------------------ health / stop
     def failed_part(self) -> str | None:
         """Which child process died (with the end of its output), if one did."""
-        for name, part in (("DynamoDB Local", self.dynamodb), ("the Stripe emulator", self.stripe)):
+        parts = (
+            ("DynamoDB Local", self.dynamodb),
+            ("the Stripe emulator", self.stripe),
+            ("the emulators", self.emulators),
+        )
+        for name, part in parts:
             if part is not None and not part.alive():
                 return f"{name} exited unexpectedly; the end of its output:\n{part.log_tail()}"
         return None
@@ -297,10 +324,10 @@ class LocalStack:
             RUNTIME.wait_for_async(self.config.drain_timeout)
             self.moto.stop()
             self.moto = None
-        for part in (self.stripe, self.dynamodb):
+        for part in (self.stripe, self.emulators, self.dynamodb):
             if part is not None:
                 part.stop()
-        self.stripe = self.dynamodb = None
+        self.stripe = self.emulators = self.dynamodb = None
         if self.config.endpoints_file is not None and self.endpoints:
             self.config.endpoints_file.unlink(missing_ok=True)
         for key, value in self._saved_environ.items():

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_STACK = "devstack-test"
-ENDPOINT_KEYS = {"api", "dynamodb", "aws", "stripe", "region", "stack_name", "resources", "environment"}
+ENDPOINT_KEYS = {"api", "dynamodb", "aws", "stripe", "emulators", "region", "stack_name", "resources", "environment"}
 
 
 @pytest.fixture(scope="module")
@@ -331,6 +331,7 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
     group = _processes_in_group(pid)
     assert any("DynamoDBLocal.jar" in cmd for cmd in group), group
     assert any("devstack.stripe_emulator" in cmd for cmd in group), group
+    assert any("devstack.emulators" in cmd for cmd in group), group
     assert call("GET", f"{endpoints['api']}/nope")[0] == 404
     again = _devstack(tmp_path, "up", "--free-ports")
     assert (again.returncode, "already up" in again.stdout) == (0, True)
@@ -338,7 +339,7 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
     down = _devstack(tmp_path, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert _processes_in_group(pid) == []  # the stack, DynamoDB Local's java and localstripe are gone
-    for key in ("api", "dynamodb", "aws", "stripe"):
+    for key in ("api", "dynamodb", "aws", "stripe", "emulators"):
         assert port_is_free(int(endpoints[key].rsplit(":", 1)[1]))
     assert not (tmp_path / "stack.pid").exists()
     assert not (tmp_path / "endpoints.json").exists()
