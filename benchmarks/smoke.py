@@ -18,11 +18,12 @@ SMOKE = {
     "delete_repeats": 1,
     "cold_repeats": 1,
     "scheduled_sources": 40,
+    "system_customers": 3,
 }
 
 
 def run() -> dict[str, Any]:
-    from benchmarks import cold_init, delete_bench, resync_bench, scheduler_bench
+    from benchmarks import cold_init, delete_bench, resync_bench, scheduler_bench, systems_bench
     from benchmarks.__main__ import render
     from benchmarks.harness import METER, local_stack
 
@@ -48,6 +49,8 @@ def run() -> dict[str, Any]:
         lap("delete")
         results["scheduler"] = scheduler_bench.run(sources=SMOKE["scheduled_sources"], minutes=2)
         lap("scheduler")
+        results["systems"] = systems_bench.run(endpoints, customers=SMOKE["system_customers"], repeats=1)
+        lap("systems")
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["phases"] = phases
     results["rendered"] = render(results)
