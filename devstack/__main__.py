@@ -168,8 +168,8 @@ def demo(endpoints: dict[str, Any]) -> None:
     to try next."""
     from devstack.stack import clear_settings_cache
     from devstack.stripe_seed import TEST_KEY, seed_business
-    from sourcesync.cli import Api, follow
     from sourcesync.services.accounts import create_account
+    from sourcesync_cli import Api, follow
 
     api = endpoints["api"]
     clear_settings_cache()

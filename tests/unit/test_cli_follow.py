@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sourcesync.cli import follow
+from sourcesync_cli import follow
 
 
 class Jobs:
@@ -47,7 +47,8 @@ def test_nothing_is_said_of_manual_data_when_nothing_happened_to_it(capsys: pyte
 def test_the_bar_and_the_job_say_what_a_job_waits_for_and_what_the_provider_answered() -> None:
     from datetime import UTC, datetime
 
-    from sourcesync.cli import _bar, _job_text
+    from sourcesync_cli.render import bar as _bar
+    from sourcesync_cli.render import job_text as _job_text
 
     local = datetime(2026, 11, 30, 12, 4, 10, tzinfo=UTC).astimezone().strftime("%H:%M:%S")  # shown in local time
     waiting = {
@@ -96,7 +97,7 @@ def test_the_bar_ends_at_the_switch_and_says_until_when_the_clean_up_runs(capsys
 def test_jobs_show_prints_the_clean_up() -> None:
     from datetime import UTC, datetime
 
-    from sourcesync.cli import _job_text
+    from sourcesync_cli.render import job_text as _job_text
 
     local = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC).astimezone().strftime("%H:%M:%S")
     shown = {**job("succeeded", None), "cleanup": {"status": "pending", "until": "2026-11-30T12:05:00Z"}}
