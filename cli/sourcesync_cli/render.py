@@ -74,14 +74,15 @@ def error_text(job: dict[str, Any]) -> str:
 def job_line(job: dict[str, Any]) -> str:
     progress = job.get("progress") or {}
     return (
-        f"{job['id']}  {job['kind']:<15} {job['status']:<9} phase={job.get('phase')}  {progress.get('percent', 0)}%"
-        f"  created {job.get('created_at', '')}"
+        f"{job['id']}  {job['kind']:<15} {job['status']:<9} {progress.get('percent', 0):>3}%"
+        f"  {job.get('phase') or '':<12}  created {job.get('created_at', '')}"
     )
 
 
 def job_text(job: dict[str, Any]) -> str:
     progress = job.get("progress") or {}
-    lines = [f"{job['id']}  {job['kind']}  {job['status']}  phase={job.get('phase')}  {progress.get('percent', 0)}%"]
+    phase = f"  phase {job['phase']}" if job.get("phase") else ""
+    lines = [f"{job['id']}  {job['kind']}  {job['status']}{phase}  {progress.get('percent', 0)}%"]
     for extra in (waiting_text(job), cleanup_text(job)):
         if extra:
             lines.append(f"  {extra}")
