@@ -104,7 +104,8 @@ class Api:
             payload = None
         if response.status_code >= 500:
             code, message = _error_text(payload, response.text)
-            raise Unreachable(f"The API at {self.url} failed: {response.status_code} {code}: {message}")
+            status = f"{response.status_code} {code}" if code else str(response.status_code)
+            raise Unreachable(f"The API at {self.url} failed: {status}: {message}")
         if response.status_code >= 400:
             code, message = _error_text(payload, response.text)
             if response.status_code == 401:

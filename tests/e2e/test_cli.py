@@ -84,6 +84,10 @@ def test_sources_create_list_show_update_for_a_custom_source(cli: Cli, api: Clie
     # a custom source cannot be re-synced: the API's message, one line, exit 1
     refused = one_line_error(cli("sources", "resync", uuid), 1)
     assert "422 resync_not_supported" in refused
+    # --json: stdout holds the finished job only; the impact summary and the prompt go to stderr
+    deleted = cli("sources", "delete", uuid, "--json", stdin="Shop two\n")
+    assert json.loads(ok(deleted))["status"] == "succeeded" and len(deleted.stdout.splitlines()) == 1
+    assert "erases for good" in deleted.stderr and "to confirm" in deleted.stderr
 
 
 def test_stripe_source_from_stdin_credentials_schedules_resync_jobs_and_delete(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -109,3 +111,42 @@ def test_the_tree_is_what_docs_cli_lists() -> None:
     for words in command_tree():
         assert f"sourcesync {' '.join(words)}" in documented, " ".join(words)
     assert isinstance(cli, click.Group)
+
+
+class _Answer(BaseHTTPRequestHandler):
+    """What a gateway in front of a broken API, or a server that is not the API, answers."""
+
+    status = 502
+    body = b'{"message":"Internal Server Error"}'
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (502, b'{"message":"Internal Server Error"}', "failed: 502: Internal Server Error"),
+        (200, b"<html>a web page</html>", "answered something that is not JSON: is it SourceSync's API?"),
+    ],
+)
+def test_a_failing_or_foreign_server_is_one_line_and_exit_3(
+    status: int, body: bytes, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = type("Handler", (_Answer,), {"status": status, "body": body})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["--api-url", url, "--api-key", "ssk_nothing", "sources", "list"]) == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err
