@@ -72,7 +72,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy shared/sourcesync functions devstack
+	$(VENV)/bin/mypy shared/sourcesync cli/sourcesync_cli functions devstack
 
 test: setup sam checkov chromium lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, infrastructure, build, security, browser
 	$(VENV)/bin/pytest -q

@@ -186,8 +186,8 @@ def demo(endpoints: dict[str, Any], system: str = "stripe") -> None:
     progress bar), and what to try next."""
     from devstack.seeding import seed_source
     from devstack.stack import clear_settings_cache
-    from sourcesync.cli import Api, follow
     from sourcesync.services.accounts import create_account
+    from sourcesync_cli import Api, follow
 
     api = endpoints["api"]
     clear_settings_cache()

@@ -120,3 +120,12 @@ def test_an_extension_for_another_cpython_fails_the_checks(target_build: sam.Bui
     found = checks.problems(copy)
     assert len(found) == 1 and "_pydantic_core.cpython-312" in found[0], found
     assert found[0].endswith(f"is built for CPython 3.12, not {runtime}"), found
+
+
+def test_the_layer_holds_no_command_line_client(host_build: sam.Build) -> None:
+    """The CLI (cli/sourcesync_cli, click, rich) is a client: what sam build puts in the layer is without it."""
+    _, layers = checks.read_build(host_build.directory)
+    python = layers["SharedLayer"].python_dir
+    assert (python / "sourcesync" / "api").is_dir()  # the layer's own package is there
+    assert not (python / "sourcesync" / "cli.py").exists()
+    assert not [p for p in python.iterdir() if p.name.startswith(("sourcesync_cli", "click", "rich"))]

@@ -33,7 +33,7 @@ def built_stack(host_build: sam.Build) -> Iterator[dict[str, Any]]:
 def _create_account(endpoints: dict[str, Any]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | env_for(endpoints)
     done = subprocess.run(
-        [sys.executable, "-m", "sourcesync.cli", "account", "create", "built"],
+        [sys.executable, "-m", "sourcesync_cli", "account", "create", "built"],
         env=env,
         capture_output=True,
         text=True,

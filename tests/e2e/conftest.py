@@ -79,7 +79,7 @@ def run_cli(
     if key:
         env["SOURCESYNC_API_KEY"] = key
     return subprocess.run(
-        [sys.executable, "-m", "sourcesync.cli", *args],
+        [sys.executable, "-m", "sourcesync_cli", *args],
         env=env,
         input=stdin,
         capture_output=True,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from sourcesync.cli import follow
+from sourcesync_cli import follow
 
 
 class Jobs:
@@ -47,7 +48,8 @@ def test_nothing_is_said_of_manual_data_when_nothing_happened_to_it(capsys: pyte
 def test_the_bar_and_the_job_say_what_a_job_waits_for_and_what_the_provider_answered() -> None:
     from datetime import UTC, datetime
 
-    from sourcesync.cli import _bar, _job_text
+    from sourcesync_cli.render import bar as _bar
+    from sourcesync_cli.render import job_text as _job_text
 
     local = datetime(2026, 11, 30, 12, 4, 10, tzinfo=UTC).astimezone().strftime("%H:%M:%S")  # shown in local time
     waiting = {
@@ -96,7 +98,7 @@ def test_the_bar_ends_at_the_switch_and_says_until_when_the_clean_up_runs(capsys
 def test_jobs_show_prints_the_clean_up() -> None:
     from datetime import UTC, datetime
 
-    from sourcesync.cli import _job_text
+    from sourcesync_cli.render import job_text as _job_text
 
     local = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC).astimezone().strftime("%H:%M:%S")
     shown = {**job("succeeded", None), "cleanup": {"status": "pending", "until": "2026-11-30T12:05:00Z"}}
@@ -106,3 +108,44 @@ def test_jobs_show_prints_the_clean_up() -> None:
     done = {**shown, "cleanup": {"status": "done", "until": "2026-11-30T12:05:00Z"}}
     assert "clean-up of the previous data: done" in _job_text(done)
     assert "clean-up" not in _job_text(job("succeeded", None))  # a job without a switch (reprocess, delete)
+
+
+class Sequence:
+    """Answers GET /v1/jobs/{id} with the job's next state each time."""
+
+    def __init__(self, states: list[dict[str, Any]]) -> None:
+        self.states = states
+
+    def call(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
+        assert (method, path) == ("GET", "/v1/jobs/job_1")
+        return self.states.pop(0)
+
+
+def test_in_a_terminal_the_progress_is_rich_live_display_with_a_bar_per_kind(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich draws as for a terminal
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    fetching = {
+        **job("running", None),
+        "phase": "fetching",
+        "progress": {"percent": 40, "eta_seconds": 7, "kinds": {"customers": {"done": 4, "total": 10}}},
+    }
+    done = {
+        **job("failed", None),
+        "progress": {"percent": 40, "kinds": {"customers": {"done": 4, "total": 10}}},
+        "error": {"code": "provider_unavailable", "message": "The provider kept failing."},
+    }
+    assert follow(Sequence([fetching, done]), job("running", None), as_json=False, interval=0) == 4  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert "━" in out  # rich's bar, not the plain [####....] line
+    assert "[#" not in out and "customers" in out and "4 / 10" in out
+    assert "resync_source failed: provider_unavailable: The provider kept failing." in out
+
+
+def test_with_json_only_the_finished_job_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    finished = job("succeeded", {"counts": {}, "overlays_removed": [], "overlays_orphaned": []})
+    assert follow(Jobs(finished), job("running", None), as_json=True, interval=0) == 0  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert [json.loads(line)["status"] for line in out.splitlines()] == ["succeeded"]

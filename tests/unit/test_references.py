@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCANNED = ["shared", "functions", "devstack", "docs", "infra", "benchmarks", "tests", "README.md", "Makefile"]
+SCANNED = ["shared", "cli", "functions", "devstack", "docs", "infra", "benchmarks", "tests", "README.md", "Makefile"]
 SUFFIXES = {".py", ".md", ".yaml", ".yml", ".json", ".toml", ".txt", ".asl", ""}
 
 #: Files allowed to cite a document outside the repository for a while (none now: keep it so).
