@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -431,7 +432,8 @@ class ChargebeeEmulator(ProviderEmulator):
                 "Sorry, access has been blocked temporarily due to request count exceeding acceptable limits.",
                 "invalid_request",
             )
-            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            # Whole seconds, as Chargebee sends it (the SDK reads an integer).
+            headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
             return Response(429, body, headers)
         if status == 404:
             return Response(404, _error(404, "resource_not_found", "Sorry, we couldn't find that resource"))
