@@ -141,7 +141,10 @@ def map_customer(obj: JsonObject, ctx: MappingContext) -> list[CustomerRecord]:
 
 
 def subscription_status(subscription: JsonObject) -> SubscriptionStatus:
-    status = SUBSCRIPTION_STATUS[subscription["status"]]
+    found = SUBSCRIPTION_STATUS.get(subscription["status"])
+    if found is None:
+        raise ValueError(f"unknown subscription status {subscription['status']!r}")
+    status = found
     if status == "active" and (integer(subscription.get("due_invoices_count")) or 0) > 0:
         return "past_due"
     return status
