@@ -23,6 +23,7 @@ import base64
 import binascii
 import json
 import math
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -35,9 +36,17 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
 CUSTOMER_FILTER = "customer_id[is]"
 
-#: Seeded objects are created from here on (2026-01-01T00:00:00Z), one day apart per customer.
+#: A fixed instant for objects built without one (2026-01-01T00:00:00Z).
 EPOCH = 1_767_225_600
 DAY = 86_400
+#: Demo customers are created this far apart, from the seed's `start` on.
+STEP = 60
+
+
+def demo_start() -> int:
+    """Where a demo business starts by default: ten days before today (UTC midnight), so that its
+    invoices' service periods cover today and its subscriptions have MRR."""
+    return (int(time.time()) // DAY - 10) * DAY
 
 
 # ------------------------------------------------------------------------------------------ object builders
@@ -159,7 +168,7 @@ def subscription_base(
         "auto_collection": "on",
     }
     if status == "future":
-        obj["start_date"] = created_at + 7 * DAY
+        obj["start_date"] = created_at + 30 * DAY
     else:
         obj["started_at"] = created_at
         obj["activated_at"] = created_at
@@ -528,15 +537,17 @@ def seed_business(
     customers: int,
     subscription_for: Any,
     plans: list[tuple[str, str, dict[str, Any]]],
+    start: int,
 ) -> None:
     """The demo business both catalogs share: customers, their subscriptions (built by
     `subscription_for(index, sub_id, customer_id, status, created)` -> (subscription, [(entity_type,
-    entity_id, unit_amount, quantity)])), a paid invoice per started subscription with its payment,
+    entity_id, unit_amount, quantity, period days)])), a paid invoice per started subscription (its
+    service periods from the subscription's creation) with its payment,
     a refund for every fourth and a failed payment for every sixth."""
     for collection, object_id, obj in plans:
         admin.put(tenant, collection, object_id, obj)
     for index in range(customers):
-        created = EPOCH + index * DAY
+        created = start + index * STEP
         customer_id = f"cust_{index:05d}"
         admin.put(
             tenant,
@@ -568,10 +579,10 @@ def seed_business(
                 quantity=quantity,
                 subscription_id=sub_id,
                 date_from=created,
-                date_to=created + 30 * DAY,
+                date_to=created + days * DAY,
                 discount_amount=100 if index % 5 == 0 and n == 0 else 0,
             )
-            for n, (entity_type, entity_id, unit, quantity) in enumerate(billed)
+            for n, (entity_type, entity_id, unit, quantity, days) in enumerate(billed)
         ]
         total = sum(line["amount"] - line["discount_amount"] for line in lines)
         payment = transaction(
@@ -641,10 +652,15 @@ def _subscription_2(index: int, sub_id: str, customer_id: str, status: str, crea
         status=status,
         created_at=created,
         items=items,
-        cancelled_at=created + 20 * DAY if status == "cancelled" else None,
+        cancelled_at=created + 5 * DAY if status == "cancelled" else None,
     )
     kinds = {"plan": "plan_item_price", "addon": "addon_item_price"}
-    return sub, [(kinds[item_type], price_id, unit, quantity) for price_id, item_type, quantity, unit in items]
+    days = {"month": 30, "year": 365}
+    units = {row[0]: row[5] for row in PLANS_2}
+    return sub, [
+        (kinds[item_type], price_id, unit, quantity, days[units[price_id] or "month"])
+        for price_id, item_type, quantity, unit in items
+    ]
 
 
 def credentials_for(tenant: str) -> dict[str, str]:
@@ -652,8 +668,9 @@ def credentials_for(tenant: str) -> dict[str, str]:
     return {"site": "demo-test", "api_key": tenant}
 
 
-def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
-    """Seed a demo business on catalog 2.0 for `tenant` (its API key) at the emulator (`{url}/chargebee`)."""
+def seed_demo(base_url: str, *, customers: int, tenant: str, start: int | None = None) -> dict[str, Any]:
+    """Seed a demo business on catalog 2.0 for `tenant` (its API key) at the emulator (`{url}/chargebee`),
+    created from `start` on (unix seconds; default `demo_start()`)."""
     admin = EmulatorAdmin(base_url)
     admin.drop(tenant)
     plans = [
@@ -666,7 +683,7 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
         )
         for price_id, item_id, name, price, period, unit, kind in PLANS_2
     ]
-    seed_business(admin, tenant, customers, _subscription_2, plans)
+    seed_business(admin, tenant, customers, _subscription_2, plans, demo_start() if start is None else start)
     return {"credentials": credentials_for(tenant), "options": {"api_base": f"{base_url.rstrip('/')}{PREFIX}"}}
 
 

@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 
 from devstack.emulators.base import EmulatorAdmin
 from devstack.emulators.chargebee import (
+    DAY,
     EPOCH,
     PREFIX,
     ChargebeeEmulator,
     credentials_for,
+    demo_start,
     fetch_lists,
     seed_business,
     subscription_base,
@@ -156,15 +158,19 @@ def _subscription_1(index: int, sub_id: str, customer_id: str, status: str, crea
         plan_id=plan_id,
         plan_unit_price=price,
         addons=addons,
-        cancelled_at=created + 20 * 86_400 if status == "cancelled" else None,
+        cancelled_at=created + 5 * DAY if status == "cancelled" else None,
     )
-    billed = [("plan", plan_id, price, 1), *(("addon", addon_id, unit, qty) for addon_id, qty, unit in addons)]
+    days = 365 if PLANS_1[index % 2][4] == "year" else 30
+    billed = [
+        ("plan", plan_id, price, 1, days),
+        *(("addon", addon_id, unit, qty, 30) for addon_id, qty, unit in addons),
+    ]
     return sub, billed
 
 
-def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
+def seed_demo(base_url: str, *, customers: int, tenant: str, start: int | None = None) -> dict[str, Any]:
     """Seed a demo business on catalog 1.0 for `tenant` (its API key) at the emulator
-    (`{url}/chargebee_v1`)."""
+    (`{url}/chargebee_v1`), created from `start` on (unix seconds; default `demo_start()`)."""
     admin = EmulatorAdmin(base_url)
     admin.drop(tenant)
     plans: list[tuple[str, str, dict[str, Any]]] = [
@@ -173,7 +179,7 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
     ]
     plans.append(("addons", "seats", addon("seats", name="Extra seats", price=500, recurring=True)))
     plans.append(("addons", "setup", addon("setup", name="Setup fee", price=2_500, recurring=False)))
-    seed_business(admin, tenant, customers, _subscription_1, plans)
+    seed_business(admin, tenant, customers, _subscription_1, plans, demo_start() if start is None else start)
     return {"credentials": credentials_for(tenant), "options": {"api_base": f"{base_url.rstrip('/')}{PREFIX}"}}
 
 

@@ -43,8 +43,9 @@ CUSTOMERS = 12
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def day(n: int) -> datetime:
-    return datetime.fromtimestamp(cb_emulator.EPOCH + n * cb_emulator.DAY, UTC)
+def at(index: int, days: int = 0) -> datetime:
+    """When the demo's `index`-th customer was created (seeded from EPOCH), plus `days`."""
+    return datetime.fromtimestamp(cb_emulator.EPOCH + index * cb_emulator.STEP + days * cb_emulator.DAY, UTC)
 
 
 class FakeTime:
@@ -72,7 +73,9 @@ def emulators() -> Iterator[str]:
 def sources(emulators: str) -> dict[str, dict[str, Any]]:
     """One demo business per system, read only by the tests (tests that change data seed their own)."""
     return {
-        system: module.seed_demo(f"{emulators}/{system}", customers=CUSTOMERS, tenant=f"unit_{system}")
+        system: module.seed_demo(
+            f"{emulators}/{system}", customers=CUSTOMERS, tenant=f"unit_{system}", start=cb_emulator.EPOCH
+        )
         for system, module in SYSTEMS.items()
     }
 
@@ -201,7 +204,7 @@ def test_customers(imported: tuple[str, dict[RecordKind, list[Page]]]) -> None:
         company="Company 1",
         country="US",
         currency="USD",
-        created_at=day(1),
+        created_at=at(1),
     )
     assert customers["cust_00000"].company is None
 
@@ -240,7 +243,7 @@ def test_subscriptions(imported: tuple[str, dict[RecordKind, list[Page]]]) -> No
         quantity=1,
         status="active",
         currency="USD",
-        started_at=day(0),
+        started_at=at(0),
     )
     assert subs[f"sub_00000:{seats}"].quantity == 2
     assert subs[f"sub_00000:{seats}"].subscription_set_external_id == "sub_00000"
@@ -256,8 +259,8 @@ def test_subscriptions(imported: tuple[str, dict[RecordKind, list[Page]]]) -> No
         7: "unpaid",  # paused
         8: "incomplete",  # future
     }
-    assert subs["sub_00004"].cancelled_at == day(4 + 20)
-    assert subs["sub_00008"].started_at == day(8 + 7)  # a future subscription starts at its start_date
+    assert subs["sub_00004"].cancelled_at == at(4, days=5)
+    assert subs["sub_00008"].started_at == at(8, days=30)  # a future subscription starts at its start_date
     assert len(subs) == CUSTOMERS + 4  # customers 0, 3, 6, 9 have the addon
 
 
@@ -270,7 +273,7 @@ def test_invoices(imported: tuple[str, dict[RecordKind, list[Page]]]) -> None:
     assert invoices["inv_00000"] == InvoiceRecord(
         external_id="inv_00000",
         customer_external_id="cust_00000",
-        date=day(0),
+        date=at(0),
         currency="USD",
         total_in_cents=1900,
         line_items=(
@@ -279,8 +282,8 @@ def test_invoices(imported: tuple[str, dict[RecordKind, list[Page]]]) -> None:
                 type="subscription",
                 subscription_external_id="sub_00000",
                 plan_external_id=basic,
-                service_period_start=day(0),
-                service_period_end=day(30),
+                service_period_start=at(0),
+                service_period_end=at(0, days=30),
                 amount_in_cents=900,
                 quantity=1,
                 discount_amount_in_cents=100,
@@ -291,8 +294,8 @@ def test_invoices(imported: tuple[str, dict[RecordKind, list[Page]]]) -> None:
                 type="subscription",
                 subscription_external_id=f"sub_00000:{seats}",
                 plan_external_id=seats,
-                service_period_start=day(0),
-                service_period_end=day(30),
+                service_period_start=at(0),
+                service_period_end=at(0, days=30),
                 amount_in_cents=1000,
                 quantity=2,
                 description=seats,
@@ -309,7 +312,7 @@ def test_transactions(imported: tuple[str, dict[RecordKind, list[Page]]]) -> Non
         invoice_external_id="inv_00003",
         customer_external_id="cust_00003",
         type="payment",
-        date=day(3),
+        date=at(3),
         result="successful",
         amount_in_cents=11_000,
     )
@@ -318,7 +321,7 @@ def test_transactions(imported: tuple[str, dict[RecordKind, list[Page]]]) -> Non
         invoice_external_id="inv_00003",
         customer_external_id="cust_00003",
         type="refund",
-        date=day(4),
+        date=at(3, days=1),
         result="successful",
         amount_in_cents=5_500,
     )
@@ -390,7 +393,7 @@ def test_fetch_customer_returns_that_customers_records_only(
         company="Company 3",
         country="US",
         currency="USD",
-        created_at=day(3),
+        created_at=at(3),
     )
     kinds = {type(r).__name__: 0 for r in fetched}
     for record in fetched:
