@@ -189,3 +189,22 @@ def test_v1_plans_and_addons() -> None:
     assert chargebee_v1.map_plan({"addon": cb1.addon("once", name="Once", price=1, recurring=False)}, CTX) == []
     (addon,) = chargebee_v1.map_plan({"addon": cb1.addon("a", name="A", price=7, recurring=True)}, CTX)
     assert (addon.external_id, addon.amount_in_cents) == ("a", 7)
+
+
+def test_list_sequence_cursors() -> None:
+    """`kit.sequence.ListSequence` (chargebee_v1's plans, then addons): the cursor names the list and the
+    inner cursor; a cursor it did not make is refused."""
+    from sourcesync.connectors.errors import ConnectorConfigError
+    from sourcesync.connectors.kit.sequence import ListSequence
+
+    sequence = ListSequence(("/plans", "/addons"), chargebee.PAGINATION)
+    assert sequence.request("/ignored", {}, None, 100).path == "/plans"
+    assert sequence.request("/ignored", {}, "1", 100).params == {"limit": 100}
+    assert sequence.request("/ignored", {}, "1:tok", 100).params == {"limit": 100, "offset": "tok"}
+    assert sequence.request("/ignored", {}, "1:tok", 100).path == "/addons"
+    assert sequence.parse({"list": [], "next_offset": "t2"}, 100, None, {}).next_cursor == "0:t2"
+    assert sequence.parse({"list": []}, 100, "0:t2", {}).next_cursor == "1"
+    assert sequence.parse({"list": []}, 100, "1", {}).next_cursor is None
+    for bad in ("2", "x:1", ":1"):
+        with pytest.raises(ConnectorConfigError):
+            sequence.request("/ignored", {}, bad, 100)
