@@ -619,7 +619,7 @@ def test_a_customer_id_cannot_escape_its_path() -> None:
 def test_registry() -> None:
     assert get_connector_spec("stripe") is SPEC
     assert get_connector_spec("custom") is None  # by design: data is pushed
-    assert get_connector_spec("chargebee") is None  # not written yet
+    assert get_connector_spec("hubspot") is None  # not written yet
     with pytest.raises(ConnectorConfigError):
         build_connector("custom", {})
     assert isinstance(build_connector("stripe", {"api_key": KEY}), Connector)

@@ -43,6 +43,7 @@ PROVIDER_RATE_LIMITS: dict[str, RateLimit] = {
     # customer's own traffic.
     "stripe": RateLimit(20.0, 5.0, "100/s live, 25/s test mode, 25/s per endpoint"),
     # 150 to 3,500 requests per minute depending on the plan: assume the lowest.
+    # chargebee.com/docs/2.0/site-configuration/articles-and-faq/what-are-the-chargebee-api-limits.html
     "chargebee": RateLimit(2.0, 2.0, "150-3,500/min by plan"),
     "chargebee_v1": RateLimit(2.0, 2.0, "150-3,500/min by plan"),
     "recurly": RateLimit(13.0, 5.0, "1,000 GET/min"),

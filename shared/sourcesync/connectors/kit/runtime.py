@@ -58,6 +58,14 @@ def _mapping_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _object_id(obj: JsonObject) -> Any:
+    """The object's id, or that of the object a list entry wraps (Chargebee: `{"invoice": {"id": ...}}`)."""
+    if "id" in obj:
+        return obj["id"]
+    wrapped = [value["id"] for value in obj.values() if isinstance(value, dict) and "id" in value]
+    return wrapped[0] if wrapped else None
+
+
 #: A credentials check (create or update of a source): connect within 2 s, an answer within 4 s, and
 #: transient errors retried for at most 3 s, so the caller has its answer within seconds.
 CHECK_RETRY = RetryPolicy(
@@ -330,7 +338,7 @@ class Connector:
                 raise
             except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise RecordMappingError(
-                    f"cannot map {stream.kind.value} object {obj.get('id')!r}: {_mapping_problem(exc)}",
+                    f"cannot map {stream.kind.value} object {_object_id(obj)!r}: {_mapping_problem(exc)}",
                     system=self.spec.system,
                 ) from exc
             if not produced:
