@@ -11,6 +11,8 @@ error bodies. Tests and seeds write that data through the admin API under `/<sys
                                                              the next `times` provider requests (of that
                                                              tenant, or any) get `error(status, ...)`
     GET              /_emulator/{tenant}/_requests           {"count": provider requests served}
+    PUT              /_emulator/latency                      {"seconds"}: every provider request waits that
+                                                             long before its answer (benchmarks)
 
 `EmulatorAdmin` wraps it; `EmulatorServer` runs every discovered emulator in a child process of the stack
 (`python -m devstack.emulators --port N`); `serve_in_thread` runs them in this process, for tests that
@@ -23,6 +25,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,6 +128,9 @@ class ProviderEmulator:
         self.lock = threading.RLock()
         self.tenants: dict[str, TenantData] = {}
         self.faults: list[_Fault] = []
+        #: seconds each provider request waits before it is answered (outside the lock, as a provider
+        #: across the internet would): 0 for tests; the benchmarks set a provider's typical latency
+        self.latency = 0.0
 
     # -------------------------------------------------------------------- what a provider says
     def tenant(self, request: Request) -> str | None:
@@ -152,6 +158,8 @@ class ProviderEmulator:
         if parts and parts[0] == ADMIN:
             with self.lock:
                 return self._admin(request, parts[1:])
+        if self.latency:
+            time.sleep(self.latency)
         with self.lock:
             tenant = self.tenant(request)
             if tenant is None:
@@ -174,6 +182,9 @@ class ProviderEmulator:
 
     def _admin(self, request: Request, parts: list[str]) -> Response:
         method = request.method
+        if parts == ["latency"] and method == "PUT":
+            self.latency = max(0.0, float((request.json() or {}).get("seconds", 0)))
+            return Response(204)
         if parts == ["faults"] and method == "POST":
             spec = request.json() or {}
             self.faults.append(
@@ -353,6 +364,10 @@ class EmulatorAdmin:
             self._url("faults"),
             {"status": status, "times": times, "retry_after": retry_after, "tenant": tenant},
         )
+
+    def latency(self, seconds: float) -> None:
+        """Every provider request of this emulator waits `seconds` before its answer (0: none)."""
+        self._call("PUT", self._url("latency"), {"seconds": seconds})
 
     def requests(self, tenant: str) -> int:
         return int(self._call("GET", self._url(tenant, "_requests"))["count"])

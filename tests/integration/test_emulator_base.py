@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,6 +92,16 @@ def test_faults_answer_the_next_requests_of_their_tenant_with_the_providers_erro
     admin.fault(503)  # any tenant
     assert _things(toy, "other").status_code == 503
     assert _things(toy, "other").status_code == 200
+
+
+def test_latency_delays_provider_answers_only(toy: str) -> None:
+    admin = EmulatorAdmin(toy)
+    admin.latency(0.3)
+    started = time.monotonic()
+    assert _things(toy, "k").status_code == 200
+    delayed = time.monotonic() - started
+    admin.latency(0)
+    assert delayed >= 0.3  # a lower bound only: the answer waited at least the latency it was given
 
 
 def test_no_key_is_the_providers_401_and_unknown_paths_are_404(toy: str) -> None:
