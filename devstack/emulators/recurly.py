@@ -600,9 +600,14 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
         if n % 17 == 3 and not failed:
             refunded_at = joined + timedelta(days=3)
             credit_line = line_item(
-                owner, amount=lines[0]["unit_amount"], currency=cur, description="Refund", origin="credit",
-                start=refunded_at, credit=True,
-            )  # fmt: skip
+                owner,
+                amount=lines[0]["unit_amount"],
+                currency=cur,
+                description="Refund",
+                origin="credit",
+                start=refunded_at,
+                credit=True,
+            )
             credit = invoice(
                 owner,
                 [credit_line],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from sourcesync.connectors.base import (
     Stream,
 )
 from sourcesync.connectors.http import ErrorPolicy
-from sourcesync.connectors.kit.fields import cents, currency, first, integer, ref_id, required_ts, ts
+from sourcesync.connectors.kit.fields import currency, first, integer, ref_id, required_ts, ts
 from sourcesync.connectors.limits import PROVIDER_RATE_LIMITS
 from sourcesync.records import (
     CustomerRecord,
@@ -94,11 +95,18 @@ TRANSACTION_RESULT: Mapping[str, Result] = {
 
 
 def minor_units(amount: Any, code: str | None) -> int | None:
-    """A Recurly decimal amount in the currency's minor units."""
-    if code in ZERO_DECIMAL_CURRENCIES:
-        whole = cents(amount)
-        return None if whole is None else round(whole / 100)
-    return cents(amount)
+    """A Recurly amount (decimal major units, whether JSON wrote `29`, `29.0` or `"29.00"`) in the
+    currency's minor units, rounded half up; zero-decimal currencies as they are."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+        return None
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    places = 0 if code in ZERO_DECIMAL_CURRENCIES else 2
+    return int(value.scaleb(places).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def plan_record_id(plan_id: str, code: str) -> str:
