@@ -331,11 +331,13 @@ EMULATOR = GoCardlessEmulator
 def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """A demo business: `customers` customers, each with a mandate, a subscription (monthly, weekly or
     yearly; some cancelled, finished or paused) and its payments (paid out, confirmed, failed, pending,
-    cancelled), a one-off payment now and then, and a refund."""
-    base = start or datetime(2024, 1, 1, tzinfo=UTC)
+    cancelled), a one-off payment now and then, and a refund. By default the customers join over 20
+    days, about 100 days ago, so that monthly subscriptions have a payment whose period covers today."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    base = start or today - timedelta(days=100)
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in RESOURCES}
     for n in range(customers):
-        joined = base + timedelta(days=n % 300, seconds=n)
+        joined = base + timedelta(days=n % 20, seconds=n)
         owner = customer(
             given_name=f"Demo{n}",
             family_name="Payer",
@@ -345,7 +347,12 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
             created_at=joined,
         )
         authority = mandate(owner, created_at=joined)
-        unit, amount, cur = (("monthly", 2500, "GBP"), ("weekly", 700, "GBP"), ("yearly", 24000, "EUR"))[n % 3]
+        # unit, amount, currency, interval, days between payments, payments so far
+        unit, amount, cur, every, step, count = (
+            ("monthly", 2500, "GBP", 1, 30, 4),
+            ("weekly", 700, "GBP", 4, 28, 4),
+            ("yearly", 24000, "EUR", 1, 365, 1),
+        )[n % 3]
         status = ("active", "active", "cancelled", "active", "finished", "paused")[n % 6]
         sub = subscription(
             authority,
@@ -353,6 +360,7 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
             currency=cur,
             name=f"{unit.title()} membership",
             interval_unit=unit,
+            interval=every,
             status=status,
             start=joined,
             end=joined + timedelta(days=90) if status == "finished" else None,
@@ -360,14 +368,16 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
         out["customers"].append(owner)
         out["mandates"].append(authority)
         out["subscriptions"].append(sub)
-        statuses = ("paid_out", "confirmed", "failed" if n % 7 == 3 else "paid_out", "pending_submission")
-        for k, paid_status in enumerate(statuses[: 2 + n % 3]):
+        for k in range(count):
+            paid_status = "confirmed" if k == 1 else "failed" if k == 2 and n % 7 == 3 else "paid_out"
+            if k == count - 1 and count > 1:
+                paid_status = "pending_submission"
             out["payments"].append(
                 payment(
                     authority,
                     amount=amount,
                     currency=cur,
-                    charge_date=joined + timedelta(days=3 + 30 * k),
+                    charge_date=joined + timedelta(days=3 + step * k),
                     status=paid_status,
                     subscription_id=sub["id"],
                 )

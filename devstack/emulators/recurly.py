@@ -521,8 +521,11 @@ EMULATOR = RecurlyEmulator
 def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """A demo business: 3 plans (one priced in USD and EUR, one yearly), `customers` accounts with a
     subscription each (some in trial, cancelled, expired or paused), their invoices and transactions, a
-    failed payment, and a refund with its credit invoice. Deterministic in shape; ids are random."""
-    base = start or datetime(2024, 1, 1, tzinfo=UTC)
+    failed payment, and a refund with its credit invoice. Deterministic in shape; ids are random. By
+    default the accounts join over the 20 days before the last 5, so that their first period covers
+    today (they have MRR)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    base = start or today - timedelta(days=25)
     plans = [
         plan("starter", "Starter", prices={"USD": 29.0, "EUR": 27.0}, created_at=base),
         plan("growth", "Growth", prices={"USD": 99.0}, created_at=base + timedelta(seconds=1)),
@@ -531,7 +534,7 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
     out: dict[str, list[dict[str, Any]]] = {"plans": plans, "accounts": [], "subscriptions": [], "invoices": []}
     out["transactions"] = []
     for n in range(customers):
-        joined = base + timedelta(days=1 + n % 300, seconds=n)
+        joined = base + timedelta(days=n % 20, seconds=n)
         owner = account(
             f"demo-{n:05d}",
             first_name=f"Demo{n}",
@@ -553,8 +556,8 @@ def demo_objects(customers: int, *, start: datetime | None = None) -> dict[str, 
             state=state,
             activated_at=joined,
             trial_ends_at=trial,
-            canceled_at=joined + timedelta(days=40) if state in ("canceled", "expired") else None,
-            expires_at=joined + timedelta(days=60) if state == "expired" else None,
+            canceled_at=joined + timedelta(days=2) if state in ("canceled", "expired") else None,
+            expires_at=joined + timedelta(days=3) if state == "expired" else None,
         )
         price = next(p["unit_amount"] for p in the_plan["currencies"] if p["currency"] == cur)
         lines = [

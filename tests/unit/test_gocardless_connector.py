@@ -102,7 +102,13 @@ def small_business() -> dict[str, list[dict[str, Any]]]:
         "amount_refunded": 700,
         "id": "PM_PACK",
     }
-    failed = emu.payment(firm_mandate, amount=700, currency="EUR", charge_date=T0, status="failed")
+    failed = emu.payment(
+        firm_mandate, amount=700, currency="EUR", charge_date=T0, status="failed", subscription_id=weekly["id"]
+    )
+    orphaned = {
+        **emu.payment(firm_mandate, amount=1, currency="EUR", charge_date=T0, subscription_id="SB_GONE"),
+        "id": "PM_ORPHAN",
+    }
     pending = emu.payment(firm_mandate, amount=700, currency="EUR", charge_date=T0, status="pending_submission")
     cancelled = emu.payment(firm_mandate, amount=700, currency="EUR", charge_date=T0, status="cancelled")
     refunds = [
@@ -114,7 +120,7 @@ def small_business() -> dict[str, list[dict[str, Any]]]:
         "customers": [ann, firm],
         "mandates": [ann_mandate, firm_mandate],
         "subscriptions": [monthly, weekly, finished],
-        "payments": [paid, refunded, failed, pending, cancelled],
+        "payments": [paid, refunded, failed, pending, cancelled, orphaned],
         "refunds": refunds,
     }
 
@@ -165,18 +171,24 @@ def test_every_record_kind_is_mapped(base: str, tenant: str) -> None:
     }
     assert subs[finished].cancelled_at == T0 + timedelta(days=365) and subs["SB_GOLD"].started_at == T0
 
-    paid, _, failed, _, _ = (p["id"] for p in objects["payments"])
+    paid, _, failed, _, _, orphaned = (p["id"] for p in objects["payments"])
     invoices = {i.external_id: i for i in found[RecordKind.INVOICES] if isinstance(i, InvoiceRecord)}
-    assert len(invoices) == 4  # the cancelled payment was never a claim
+    assert len(invoices) == 5  # the cancelled payment was never a claim
     assert invoices[paid].line_items == (
         LineItem(
             external_id=paid,
             type="subscription",
             subscription_external_id="SB_GOLD",
             plan_external_id="SB_GOLD",
+            service_period_start=T0,
+            service_period_end=datetime(2024, 4, 1, tzinfo=UTC),  # one interval of the subscription
             amount_in_cents=2500,
         ),
     )
+    fortnight = invoices[failed].line_items[0]  # the weekly subscription, every 2 weeks
+    assert (fortnight.subscription_external_id, fortnight.service_period_end) == (weekly, T0 + timedelta(weeks=2))
+    orphan = invoices[orphaned].line_items[0]  # its subscription is gone at GoCardless: no period
+    assert (orphan.type, orphan.service_period_start, orphan.service_period_end) == ("subscription", None, None)
     assert (invoices[paid].date, invoices[paid].currency, invoices[paid].customer_external_id) == (T0, "GBP", "CU_ANN")
     pack = invoices["PM_PACK"]
     assert (pack.line_items[0].type, pack.line_items[0].description, pack.total_in_cents) == ("one_time", "Pack", 1500)
@@ -185,6 +197,7 @@ def test_every_record_kind_is_mapped(base: str, tenant: str) -> None:
     ok, bounced, _ = (r["id"] for r in objects["refunds"])
     assert {k: (t.type, t.result, t.invoice_external_id, t.amount_in_cents) for k, t in transactions.items()} == {
         paid: ("payment", "successful", paid, 2500),
+        orphaned: ("payment", "successful", orphaned, 1),
         "PM_PACK": ("payment", "successful", "PM_PACK", 1500),
         failed: ("payment", "failed", failed, 700),
         ok: ("refund", "successful", "PM_PACK", 500),

@@ -13,7 +13,9 @@ GoCardless collects Direct Debit payments against mandates; it has no plans and 
 - transactions: `GET /payments` again: the collection of each payment once it settles, and its refunds
   (`GET /refunds?payment=PM…`, read when the payment says `amount_refunded > 0`).
 - mandates: `GET /mandates`, read once per connector to know each mandate's customer (subscriptions
-  and payments link to a mandate only); a mandate created after that is read by id.
+  and payments link to a mandate only); a mandate created after that is read by id. Subscriptions are
+  read the same way by the invoices, for the service period a subscription's payment pays for (from
+  its charge date, one interval of the subscription).
 
 Lists are paged with `limit` (at most 500) and `after=<meta.cursors.after>`.
 """
@@ -21,7 +23,9 @@ Lists are paged with `limit` (at most 500) and `after=<meta.cursors.after>`.
 from __future__ import annotations
 
 import weakref
+from calendar import monthrange
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,6 +38,7 @@ from sourcesync.connectors.base import (
     RequestSpec,
     Stream,
 )
+from sourcesync.connectors.errors import ProviderNotFoundError, ProviderResponseError
 from sourcesync.connectors.http import ErrorPolicy
 from sourcesync.connectors.kit.envelope import EnvelopeCursorPagination
 from sourcesync.connectors.kit.fields import currency, dig, first, integer, required_ts, ts
@@ -93,32 +98,66 @@ REFUND_RESULT: Mapping[str, Result] = {
 
 
 # --------------------------------------------------------------------------------------------------
-# Mandate -> customer (subscriptions and payments name a mandate, not a customer)
+# What payments and subscriptions only link to: a mandate's customer, a subscription's interval
 # --------------------------------------------------------------------------------------------------
 
-#: Per connector (a worker's `MappingContext`): mandate id -> customer id, and whether the whole list
-#: was read. Mandates never change customer, so what is read once stays true.
-_MANDATES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
-_LISTED: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Per connector (a worker's `MappingContext`): resource -> id -> the facts read from it, and the
+#: resources listed whole. A mandate never changes customer; a subscription never changes interval.
+_FACTS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, tuple[Any, ...]]]] = weakref.WeakKeyDictionary()
+_LISTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _facts_of(resource: str, obj: JsonObject) -> tuple[Any, ...]:
+    if resource == "mandates":
+        return (dig(obj, "links.customer"),)
+    return (obj.get("interval"), obj.get("interval_unit"))
+
+
+def _lookup(ctx: MappingContext, resource: str, object_id: str) -> tuple[Any, ...] | None:
+    """The facts of one mandate or subscription: the whole list is read once per connector, the first
+    time one is needed (a few pages of 500); one created since is read by id; None when it is gone."""
+    known = _FACTS.setdefault(ctx, {}).setdefault(resource, {})
+    listed = _LISTED.setdefault(ctx, set())
+    if object_id not in known and resource not in listed:
+        for obj in ctx.list_all(f"/{resource}"):
+            known[str(obj["id"])] = _facts_of(resource, obj)
+        listed.add(resource)
+    if object_id not in known:
+        try:
+            answer = ctx.get_json(f"/{resource}/{quote(object_id, safe='')}")
+        except ProviderNotFoundError:
+            return None
+        found = answer.get(resource) if isinstance(answer, dict) else None
+        if not isinstance(found, dict):
+            raise ProviderResponseError(f"an answer without {resource!r}", system="gocardless")
+        known[object_id] = _facts_of(resource, found)
+    return known[object_id]
 
 
 def mandate_customer(ctx: MappingContext, mandate: str) -> str:
-    """The customer of `mandate`: every mandate is listed once per connector, the first time one is
-    needed (a few pages of 500); a mandate created since is read by id."""
-    known = _MANDATES.setdefault(ctx, {})
-    if mandate not in known and ctx not in _LISTED:
-        for obj in ctx.list_all("/mandates"):
-            customer = dig(obj, "links.customer")
-            if isinstance(customer, str) and customer:
-                known[str(obj["id"])] = customer
-        _LISTED.add(ctx)
-    if mandate not in known:
-        answer = ctx.get_json(f"/mandates/{quote(mandate, safe='')}")
-        customer = dig(answer, "mandates.links.customer")
-        if not isinstance(customer, str) or not customer:
-            raise ValueError(f"mandate {mandate} names no customer")
-        known[mandate] = customer
-    return known[mandate]
+    """The customer of `mandate` (subscriptions and payments name a mandate, not a customer)."""
+    facts = _lookup(ctx, "mandates", mandate)
+    customer = facts[0] if facts else None
+    if not isinstance(customer, str) or not customer:
+        raise ValueError(f"mandate {mandate} names no customer")
+    return customer
+
+
+def service_period_end(ctx: MappingContext, subscription: str, start: datetime) -> datetime | None:
+    """The end of the period a subscription's payment charged on `start` pays for: one interval of the
+    subscription later (None when the subscription is gone)."""
+    facts = _lookup(ctx, "subscriptions", subscription)
+    if facts is None:
+        return None
+    interval, unit = integer(facts[0]) or 1, facts[1]
+    if unit == "weekly":
+        return start + timedelta(weeks=interval)
+    months = interval * (12 if unit == "yearly" else 1)
+    if unit not in ("monthly", "yearly"):
+        return None
+    month = start.month - 1 + months
+    year, month = start.year + month // 12, month % 12 + 1
+    return start.replace(year=year, month=month, day=min(start.day, monthrange(year, month)[1]))
 
 
 def _mandate(obj: JsonObject) -> str:
@@ -196,11 +235,15 @@ def map_payment_invoice(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRec
     if amount is None:
         raise ValueError("amount is missing")
     subscription = dig(obj, "links.subscription") or None
+    date = required_ts(_payment_date(obj), "charge_date")
+    period_end = service_period_end(ctx, subscription, date) if subscription else None
     line = LineItem(
         external_id=obj["id"],
         type="subscription" if subscription else "one_time",
         subscription_external_id=subscription,
         plan_external_id=subscription,  # each subscription is its own plan
+        service_period_start=date if period_end else None,
+        service_period_end=period_end,
         amount_in_cents=amount,
         description=obj.get("description") or obj.get("reference") or None,
     )
@@ -208,7 +251,7 @@ def map_payment_invoice(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRec
         InvoiceRecord(
             external_id=obj["id"],
             customer_external_id=mandate_customer(ctx, _mandate(obj)),
-            date=required_ts(_payment_date(obj), "charge_date"),
+            date=date,
             currency=code,
             line_items=(line,),
             total_in_cents=amount,
