@@ -124,6 +124,10 @@ def test_a_gocardless_source_from_create_to_purge(
     again = story.connect(merged["uuid"], sub_of[customers[0]]["id"], sub_of[customers[1]]["id"])
     result = story.resync(merged["uuid"])["result"]
     assert ids(result["overlays_removed"]) == {again}
+    assert ids(story.customer(customers[0])["overlays"]["merges"]) == {merge}  # merges kept on this scope
+    result = story.resync(story.customer(customers[3])["uuid"])["result"]  # so are MRR edits, orphaned or not
+    assert result["overlays_removed"] == [] and ids(result["overlays_orphaned"]) == {orphaned_edit}
+    assert ids(story.customer(customers[3])["overlays"]["mrr_edits"]) == {orphaned_edit}
     assert story.customer(customers[0])["overlays"]["connected_subscriptions"] == []
     result = story.resync(story.customer(target)["uuid"])["result"]
     assert result["overlays_removed"] == []

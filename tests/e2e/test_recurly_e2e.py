@@ -221,8 +221,13 @@ def test_a_recurly_source_from_create_to_purge(api: Client, stack: dict[str, Any
     assert bill["id"] in {i["external_id"] for i in story.customer(accounts[4])["invoices"]}
     assert story.snapshot()[accounts[5]] == after[accounts[5]]  # the renamed bystander waits for a full re-sync
     assert story.counts["invoices"] == len(objects["invoices"]) + 2
-    merged_customer = story.customer(accounts[0])
-    assert story.resync(merged_customer["uuid"])["result"]["overlays_removed"] == []
+    # the customer scope keeps every kind too: the merge and its (orphaned) connection, the MRR edit
+    result = story.resync(story.customer(accounts[0])["uuid"])["result"]
+    assert result["overlays_removed"] == [] and ids(result["overlays_orphaned"]) == {connection}
+    assert ids(story.customer(accounts[0])["overlays"]["merges"]) == {merge}
+    result = story.resync(story.customer(accounts[2])["uuid"])["result"]
+    assert result["overlays_removed"] == [] and result["overlays_orphaned"] == []
+    assert ids(story.customer(accounts[2])["overlays"]["mrr_edits"]) == {edit}
     assert ids(story.customer(accounts[0])["overlays"]["connected_subscriptions"]) == {connection}
 
     story.delete_and_purge(aws)
