@@ -47,6 +47,7 @@ ERRORS: Mapping[int, tuple[str, str, str]] = {
     401: ("invalid_api_usage", "authentication_failed", "Authentication failed"),
     403: ("invalid_api_usage", "insufficient_permissions", "Insufficient permissions"),
     404: ("invalid_api_usage", "resource_not_found", "Resource not found"),
+    410: ("invalid_api_usage", "customer_data_removed", "The customer's data has been removed"),
     422: ("validation_failed", "validation_failed", "Validation failed"),
     429: ("invalid_api_usage", "rate_limit_exceeded", "Rate limit exceeded"),
     500: ("gocardless", "internal_server_error", "Uh-oh! We're having trouble processing your request."),

@@ -19,6 +19,7 @@ from sourcesync.connectors import (
     CredentialsInvalidError,
     ProviderResponseError,
     ProviderUnavailableError,
+    RecordMappingError,
     build_connector,
 )
 from sourcesync.connectors.gocardless import SPEC
@@ -307,3 +308,19 @@ def test_the_envelope_pagination_reads_the_one_list_beside_meta() -> None:
         pagination.parse({"a": [], "b": [], "meta": {}}, 1, None, {})
     with pytest.raises(ProviderResponseError):  # a cursor that does not move
         pagination.parse({"refunds": [{"id": "RF1"}], "meta": {"cursors": {"after": "RF1"}}}, 1, "RF1", {})
+
+
+def test_an_unknown_status_fails_the_mapping_and_names_the_object(base: str, tenant: str) -> None:
+    objects = small_business()
+    objects["subscriptions"][0]["status"] = "odd"
+    emu.put_all(EmulatorAdmin(base), tenant, objects)
+    c = connector(base, tenant)
+    with pytest.raises(RecordMappingError) as failed:
+        c.fetch_page(next(p for p in c.plan_partitions() if p.kind is RecordKind.SUBSCRIPTIONS))
+    assert "SB_GOLD" in str(failed.value)
+
+
+def test_a_customer_whose_data_gocardless_removed_is_gone(base: str, tenant: str) -> None:
+    emu.put_all(EmulatorAdmin(base), tenant, small_business())
+    EmulatorAdmin(base).fault(410, tenant=tenant)  # GoCardless answers 410 Gone for a removed customer
+    assert connector(base, tenant).fetch_customer("CU_ANN") == []

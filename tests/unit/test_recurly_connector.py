@@ -17,6 +17,7 @@ from sourcesync.connectors import (
     Connector,
     CredentialsInvalidError,
     ProviderUnavailableError,
+    RecordMappingError,
     build_connector,
 )
 from sourcesync.connectors.recurly import SPEC, minor_units
@@ -348,3 +349,14 @@ def test_zero_decimal_currencies_keep_their_amounts() -> None:
     assert (minor_units(12000, "JPY"), minor_units(12000.0, "JPY"), minor_units("12.34", "USD")) == (12000, 12000, 1234)
     assert (minor_units(29, "USD"), minor_units(0.1, "EUR"), minor_units(-10.005, "USD")) == (2900, 10, -1001)
     assert minor_units(None, "USD") is None and minor_units(True, "USD") is None and minor_units("x", "USD") is None
+
+
+def test_an_unknown_state_fails_the_mapping_and_names_the_object_not_its_data(base: str, tenant: str) -> None:
+    owner = emu.account("u", email="private@example.com", created_at=T0)
+    starter = emu.plan("s", "S", prices={"USD": 1.0}, created_at=T0)
+    odd = {**emu.subscription(owner, starter, currency="USD", activated_at=T0, subscription_id="s_odd"), "state": "odd"}
+    put(base, tenant, {"accounts": [owner], "subscriptions": [odd]})
+    c = connector(base, tenant)
+    with pytest.raises(RecordMappingError) as failed:
+        c.fetch_page(next(p for p in c.plan_partitions() if p.kind is RecordKind.SUBSCRIPTIONS))
+    assert "s_odd" in str(failed.value) and "private@example.com" not in str(failed.value)
