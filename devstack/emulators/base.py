@@ -212,7 +212,7 @@ class ProviderEmulator:
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: without this, 40 ms per keep-alive request
+    disable_nagle_algorithm = True  # headers and body are two writes: without it, 40 ms per answer
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("%s " + format, self.address_string(), *args)
