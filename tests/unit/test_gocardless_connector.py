@@ -218,14 +218,16 @@ def test_pagination_over_several_pages_returns_what_one_page_returns(base: str, 
     assert pages[0].next_cursor == pages[0].records[-1].external_id  # `after` = the page's last id
 
 
-def test_mandates_are_listed_once_per_connector_and_a_new_one_is_read_by_id(base: str, tenant: str) -> None:
+def test_the_first_mandates_are_read_by_id_then_all_are_listed_once_and_a_new_one_is_read_by_id(
+    base: str, tenant: str
+) -> None:
     admin = EmulatorAdmin(base)
     emu.put_all(admin, tenant, emu.demo_objects(6))
     c = connector(base, tenant)
     subscriptions = next(p for p in c.plan_partitions() if p.kind is RecordKind.SUBSCRIPTIONS)
     before = admin.requests(tenant)
     assert len(c.fetch_page(subscriptions).records) == 6
-    assert admin.requests(tenant) == before + 2  # the page and one page of mandates
+    assert admin.requests(tenant) == before + 1 + 3 + 1  # the page, three mandates by id, the mandates listed
     late = emu.customer(given_name="Late", created_at=T0, customer_id="CU_LATE")
     late_mandate = emu.mandate(late, created_at=T0)
     emu.put_all(admin, tenant, {"customers": [late], "mandates": [late_mandate]})
@@ -324,3 +326,26 @@ def test_a_customer_whose_data_gocardless_removed_is_gone(base: str, tenant: str
     emu.put_all(EmulatorAdmin(base), tenant, small_business())
     EmulatorAdmin(base).fault(410, tenant=tenant)  # GoCardless answers 410 Gone for a removed customer
     assert connector(base, tenant).fetch_customer("CU_ANN") == []
+
+
+def test_refunds_are_read_per_payment_until_more_than_a_few_are_needed(base: str, tenant: str) -> None:
+    admin = EmulatorAdmin(base)
+    owner = emu.customer(given_name="R", created_at=T0, customer_id="CU_R")
+    authority = emu.mandate(owner, created_at=T0)
+    payments, refunds = [], []
+    for n in range(6):
+        paid = {**emu.payment(authority, amount=1000, currency="GBP", charge_date=T0), "amount_refunded": 100}
+        payments.append(paid)
+        refunds.append(emu.refund(paid, amount=100, created_at=T0 + timedelta(days=n)))
+    emu.put_all(
+        admin, tenant, {"customers": [owner], "mandates": [authority], "payments": payments, "refunds": refunds}
+    )
+    c = connector(base, tenant)
+    transactions = next(p for p in c.plan_partitions() if p.kind is RecordKind.TRANSACTIONS)
+    before = admin.requests(tenant)
+    records = c.fetch_page(transactions).records
+    assert sorted(r.external_id for r in records if isinstance(r, TransactionRecord) and r.type == "refund") == sorted(
+        r["id"] for r in refunds
+    )
+    # the page, one mandate by id, three payments' refunds one by one, then every refund in one list
+    assert admin.requests(tenant) == before + 1 + 1 + 3 + 1

@@ -11,11 +11,12 @@ GoCardless collects Direct Debit payments against mandates; it has no plans and 
   for an invoice (id = the payment's id, `PM…`) with one line (a subscription line when the payment
   belongs to a subscription).
 - transactions: `GET /payments` again: the collection of each payment once it settles, and its refunds
-  (`GET /refunds?payment=PM…`, read when the payment says `amount_refunded > 0`).
-- mandates: `GET /mandates`, read once per connector to know each mandate's customer (subscriptions
-  and payments link to a mandate only); a mandate created after that is read by id. Subscriptions are
-  read the same way by the invoices, for the service period a subscription's payment pays for (from
-  its charge date, one interval of the subscription).
+  (read when the payment says `amount_refunded > 0`: `GET /refunds?payment=PM…`, or all refunds once).
+- mandates: each mandate's customer is needed (subscriptions and payments link to a mandate only): the
+  first few are read by id, then `GET /mandates` is listed once per connector (an import needs them all;
+  a customer re-sync one or two). Subscriptions are read the same way by the invoices, for the service
+  period a subscription's payment pays for (from its charge date, one interval of the subscription), and
+  refunds by the transactions.
 
 Lists are paged with `limit` (at most 500) and `after=<meta.cursors.after>`.
 """
@@ -101,10 +102,38 @@ REFUND_RESULT: Mapping[str, Result] = {
 # What payments and subscriptions only link to: a mandate's customer, a subscription's interval
 # --------------------------------------------------------------------------------------------------
 
-#: Per connector (a worker's `MappingContext`): resource -> id -> the facts read from it, and the
-#: resources listed whole. A mandate never changes customer; a subscription never changes interval.
-_FACTS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, tuple[Any, ...]]]] = weakref.WeakKeyDictionary()
-_LISTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+#: A connector reads the first few linked objects one by one (a customer re-sync needs one or two), and
+#: lists the whole resource (pages of 500) once it needs more: an import needs them all.
+BY_ID_BEFORE_LISTING = 3
+
+
+class _Linked:
+    """Per connector (a worker's `MappingContext`): what was read of the objects that payments and
+    subscriptions link to. A mandate never changes customer, a subscription never changes interval, and
+    refunds are grouped by payment."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, dict[str, tuple[Any, ...]]] = {}
+        self.refunds: dict[str, list[JsonObject]] = {}
+        self.listed: set[str] = set()
+        self.misses: dict[str, int] = {}
+
+    def should_list(self, resource: str) -> bool:
+        """True the first time `resource` is needed after `BY_ID_BEFORE_LISTING` reads by id."""
+        if resource in self.listed:
+            return False
+        self.misses[resource] = self.misses.get(resource, 0) + 1
+        return self.misses[resource] > BY_ID_BEFORE_LISTING
+
+
+_LINKED: weakref.WeakKeyDictionary[Any, _Linked] = weakref.WeakKeyDictionary()
+
+
+def _linked(ctx: MappingContext) -> _Linked:
+    found = _LINKED.get(ctx)
+    if found is None:
+        found = _LINKED[ctx] = _Linked()
+    return found
 
 
 def _facts_of(resource: str, obj: JsonObject) -> tuple[Any, ...]:
@@ -114,14 +143,14 @@ def _facts_of(resource: str, obj: JsonObject) -> tuple[Any, ...]:
 
 
 def _lookup(ctx: MappingContext, resource: str, object_id: str) -> tuple[Any, ...] | None:
-    """The facts of one mandate or subscription: the whole list is read once per connector, the first
-    time one is needed (a few pages of 500); one created since is read by id; None when it is gone."""
-    known = _FACTS.setdefault(ctx, {}).setdefault(resource, {})
-    listed = _LISTED.setdefault(ctx, set())
-    if object_id not in known and resource not in listed:
+    """The facts of one mandate or subscription (None when it is gone): read by id, or from the whole
+    list once more than a few were needed; one created after the list was read is read by id."""
+    linked = _linked(ctx)
+    known = linked.facts.setdefault(resource, {})
+    if object_id not in known and linked.should_list(resource):
         for obj in ctx.list_all(f"/{resource}"):
             known[str(obj["id"])] = _facts_of(resource, obj)
-        listed.add(resource)
+        linked.listed.add(resource)
     if object_id not in known:
         try:
             answer = ctx.get_json(f"/{resource}/{quote(object_id, safe='')}")
@@ -132,6 +161,19 @@ def _lookup(ctx: MappingContext, resource: str, object_id: str) -> tuple[Any, ..
             raise ProviderResponseError(f"an answer without {resource!r}", system="gocardless")
         known[object_id] = _facts_of(resource, found)
     return known[object_id]
+
+
+def refunds_of(ctx: MappingContext, payment: str) -> list[JsonObject]:
+    """A payment's refunds: listed for the payment, or taken from every refund of the account once more
+    than a few payments needed theirs; a payment with none there (refunded since) is asked for its own."""
+    linked = _linked(ctx)
+    if "refunds" not in linked.listed and linked.should_list("refunds"):
+        for refund in ctx.list_all("/refunds"):
+            linked.refunds.setdefault(str(dig(refund, "links.payment")), []).append(refund)
+        linked.listed.add("refunds")
+    if payment in linked.refunds:
+        return linked.refunds[payment]
+    return list(ctx.list_all("/refunds", {"payment": payment}))
 
 
 def mandate_customer(ctx: MappingContext, mandate: str) -> str:
@@ -282,7 +324,7 @@ def map_payment_transactions(obj: JsonObject, ctx: MappingContext) -> list[Trans
             )
         )
     if refunded:
-        for refund in ctx.list_all("/refunds", {"payment": obj["id"]}):
+        for refund in refunds_of(ctx, obj["id"]):
             refund_result = REFUND_RESULT.get(refund.get("status", ""))
             if refund_result is None:
                 continue
