@@ -104,7 +104,7 @@ REFUND_RESULT: Mapping[str, Result] = {
 
 #: A connector reads the first few linked objects one by one (a customer re-sync needs one or two), and
 #: lists the whole resource (pages of 500) once it needs more: an import needs them all.
-BY_ID_BEFORE_LISTING = 3
+BY_ID_BEFORE_LISTING = 2
 
 
 class _Linked:
