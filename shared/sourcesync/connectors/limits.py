@@ -46,10 +46,13 @@ PROVIDER_RATE_LIMITS: dict[str, RateLimit] = {
     # chargebee.com/docs/2.0/site-configuration/articles-and-faq/what-are-the-chargebee-api-limits.html
     "chargebee": RateLimit(2.0, 2.0, "150-3,500/min by plan"),
     "chargebee_v1": RateLimit(2.0, 2.0, "150-3,500/min by plan"),
+    # recurly.com/developers/api/v2021-02-25 ("Rate limits"): 1,000 GET requests a minute.
     "recurly": RateLimit(13.0, 5.0, "1,000 GET/min"),
     "paddle": RateLimit(3.0, 2.0, "240/min per IP"),
     "hubspot": RateLimit(8.0, 4.0, "100-190 per 10 s"),
     "intercom": RateLimit(130.0, 10.0, "10,000/min"),
+    # developer.gocardless.com/api-reference ("Making requests: Rate limiting"): 1,000 requests a minute.
+    "gocardless": RateLimit(13.0, 5.0, "1,000/min"),
     # Also at most 5 concurrent requests per organisation: give Xero sources at most 5 workers.
     "xero": RateLimit(0.8, 1.0, "60/min, 5 concurrent per organisation"),
 }

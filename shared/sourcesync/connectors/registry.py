@@ -21,6 +21,8 @@ CONNECTOR_MODULES: Mapping[str, str] = {
     "stripe": "sourcesync.connectors.stripe",
     "chargebee": "sourcesync.connectors.chargebee",
     "chargebee_v1": "sourcesync.connectors.chargebee_v1",
+    "recurly": "sourcesync.connectors.recurly",
+    "gocardless": "sourcesync.connectors.gocardless",
 }
 
 
