@@ -15,7 +15,7 @@ Item = dict[str, Any]
 
 @lru_cache(maxsize=1)
 def _codecs() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # lazily: boto3 costs cold init
 
     return TypeSerializer(), TypeDeserializer()
 
