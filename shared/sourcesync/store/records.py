@@ -261,6 +261,18 @@ class RecordStore:
         answer = ddb().query(**request)
         return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
+    def delete_generation(self, data_source_uuid: str, generation: int) -> int:
+        """Delete every version written at `generation` (an attempt undone), a page of keys at a time."""
+        deleted = 0
+        for pk in partition_keys(data_source_uuid):
+            start = None
+            while True:
+                keys, start = self.keys_in(pk, generation=generation, start=start)
+                deleted += self.delete(keys)
+                if start is None:
+                    break
+        return deleted
+
     def _query(
         self, pk: str, sk_prefix: str | None = None, after_sk: str | None = None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:

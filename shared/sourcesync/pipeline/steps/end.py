@@ -16,7 +16,7 @@ from sourcesync.store import work_items
 from sourcesync.store.executions import start_execution
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.manifests import get_manifest_store
-from sourcesync.store.records import get_record_store, partition_keys
+from sourcesync.store.records import get_record_store
 from sourcesync.store.sources import get_source_store
 
 
@@ -71,14 +71,7 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     source = get_source_store().get(job.account_id, job.data_source_uuid)
     deleting = source is None or source.get("status") == "deleting"
     if generation is not None and not deleting:
-        records = get_record_store()
-        for pk in partition_keys(job.data_source_uuid):
-            start = None
-            while True:
-                keys, start = records.keys_in(pk, generation=generation, start=start)
-                records.delete(keys)
-                if start is None:
-                    break
+        get_record_store().delete_generation(job.data_source_uuid, generation)
         get_manifest_store().delete_generation(job.account_id, job.data_source_uuid, generation)
         # The generation stays pending for good: a sibling worker still finishing a page could write one more
         # version of it after this clean-up, and a pending generation is invisible to every reader.
