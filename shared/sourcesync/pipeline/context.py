@@ -12,11 +12,15 @@ from typing import Any
 from sourcesync.clock import now_iso
 from sourcesync.pipeline.dispatch import WorkerJob
 from sourcesync.pipeline.failures import JobCancelledError, SourceDeletedError
+from sourcesync.records import RecordKind
 from sourcesync.services.jobs import release_source
 from sourcesync.services.progress import job_progress
 from sourcesync.store import work_items
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
+
+#: The kinds a customer re-sync fetches and replaces (its plan's partitions, one per kind).
+CUSTOMER_KINDS = (RecordKind.CUSTOMERS, RecordKind.SUBSCRIPTIONS, RecordKind.INVOICES, RecordKind.TRANSACTIONS)
 
 
 class JobContext(WorkerJob):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.clock import now_iso
-from sourcesync.pipeline.context import JobContext, ensure_live
+from sourcesync.pipeline.context import CUSTOMER_KINDS, JobContext, ensure_live
 from sourcesync.pipeline.steps.fetching import PartitionRun, version_for
 from sourcesync.records import RECORD_MODEL, RecordKind
 from sourcesync.services import connections
@@ -13,7 +13,6 @@ from sourcesync.store import work_items
 from sourcesync.store.manifests import Manifest, get_manifest_store
 from sourcesync.store.records import Version, get_record_store
 
-CUSTOMER_KINDS = (RecordKind.CUSTOMERS, RecordKind.SUBSCRIPTIONS, RecordKind.INVOICES, RecordKind.TRANSACTIONS)
 KIND_OF_MODEL = {model: kind for kind, model in RECORD_MODEL.items()}
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
-from sourcesync.pipeline.context import JobContext, ensure_live, set_job
+from sourcesync.pipeline.context import CUSTOMER_KINDS, JobContext, ensure_live, set_job
 from sourcesync.pipeline.failures import SourceDeletedError
-from sourcesync.pipeline.steps.customer import CUSTOMER_KINDS
 from sourcesync.services import connections
 from sourcesync.store import work_items
 from sourcesync.store.jobs import get_job_store
