@@ -7,6 +7,13 @@ from typing import Any
 from sourcesync.pipeline import dispatch, failures, steps
 from sourcesync.pipeline.context import JobContext
 
+
+def _reprocess(task: dispatch.Task[JobContext]) -> dict[str, Any]:
+    from sourcesync.pipeline.steps.reprocessing import reprocess  # lazily: cold init (a support action)
+
+    return reprocess(task.job)
+
+
 ACTIONS: dict[str, dispatch.Action[JobContext]] = {
     "plan": lambda task: steps.plan(task.job),
     "fetch": lambda task: steps.fetch(
@@ -23,7 +30,7 @@ ACTIONS: dict[str, dispatch.Action[JobContext]] = {
     "collect_garbage": lambda task: steps.collect_garbage(task.job, task.event["partitions"]),
     "finish": lambda task: steps.finish(task.job),
     "abort": lambda task: steps.abort(task.job, task.event.get("error")),
-    "reprocess": lambda task: steps.reprocess(task.job),
+    "reprocess": _reprocess,
     "continue": lambda task: steps.continue_in_new_execution(task.job),
 }
 

@@ -16,7 +16,6 @@ from typing import Any
 from sourcesync.clock import iso, now, now_iso, parse_iso
 from sourcesync.config import get_settings
 from sourcesync.pipeline.dispatch import WorkerJob
-from sourcesync.services.overlays import purge_source
 from sourcesync.store import work_items
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.idempotency import forget_source
@@ -127,6 +126,10 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
     """Everything else of the source: its other jobs and their work items, its request budget, its
     manifests, its secret, its part of the account's overlays, the idempotency records that mention it,
     and finally the source item."""
+    from sourcesync.services.overlays import (
+        purge_source,  # lazily: cold init (only this step uses it)
+    )
+
     jobs_removed = get_job_store().delete_source_jobs(job.data_source_uuid, keep_job_id=job.job_id)
     manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)
     get_credential_store().delete(job.account_id, job.data_source_uuid)

@@ -14,7 +14,6 @@ from sourcesync.errors import NotFoundError
 from sourcesync.services.audit import publish
 from sourcesync.services.data_sources import COUNT_KINDS, live_source
 from sourcesync.services.jobs import PURGE_SHARD, new_job, start_purge
-from sourcesync.services.overlays import overlays_of_source
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.jobs import get_job_store
@@ -27,6 +26,8 @@ def _counts(source: Item) -> dict[str, int]:
 
 def preview(principal: Principal, uuid: str) -> dict[str, Any]:
     """`?dry_run=true`: what a delete would erase, and nothing erased."""
+    from sourcesync.services.overlays import overlays_of_source  # lazily: cold init (dry runs only)
+
     source = live_source(principal, uuid)
     return {"counts": _counts(source), "overlays_affected": overlays_of_source(principal.account_id, uuid)}
 

@@ -7,13 +7,11 @@ from typing import Any
 
 from sourcesync.clock import now_iso
 from sourcesync.errors import ForbiddenError, NotFoundError, UnprocessableError
-from sourcesync.records import CustomerRecord
 from sourcesync.services.audit import publish
 from sourcesync.services.data_sources import live_source
 from sourcesync.services.jobs import start_source_job
 from sourcesync.store.accounts import Principal, get_account_store
 from sourcesync.store.dynamo import Item
-from sourcesync.store.records import get_record_store
 from sourcesync.store.sources import get_source_store
 from sourcesync.systems import SYSTEMS, System
 
@@ -72,7 +70,10 @@ def reprocess(principal: Principal, uuid: str) -> Item:
 
 def start_customer_resync(principal: Principal, uuid: str, customer_uuid: str) -> Item:
     """Re-sync one customer of a source (docs/architecture.md#concepts): 404 for a customer the source does not show."""
-    from sourcesync.services.customers import view_of  # lazily: cold init of the re-sync functions
+    # lazily: cold init (the re-sync function, which imports this module too, never reads records)
+    from sourcesync.records import CustomerRecord
+    from sourcesync.services.customers import view_of
+    from sourcesync.store.records import get_record_store
 
     source = live_source(principal, uuid)
     if not SYSTEMS[System(source["system"])].resync_customer:

@@ -23,8 +23,12 @@ from sourcesync.store.dynamo import (
     to_item,
     to_value,
 )
-from sourcesync.store.request_budget import budget_key
 from sourcesync.store.sources import source_key
+
+
+def budget_key(data_source_uuid: str) -> dict[str, str]:
+    """The key of a source's request budget item (`store/request_budget.py`; a purge deletes it)."""
+    return {"pk": f"BUDGET#{data_source_uuid}", "sk": "BUDGET"}
 
 
 def job_key(account_id: str, job_id: str) -> dict[str, Any]:

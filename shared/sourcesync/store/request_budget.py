@@ -15,6 +15,7 @@ from sourcesync.aws import client
 from sourcesync.config import get_settings
 from sourcesync.connectors.kit.budget import TOKEN_EPSILON, Clock, RequestBudget, check_bucket
 from sourcesync.connectors.limits import RateLimit
+from sourcesync.store.jobs import budget_key
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,6 @@ def shared_budget(
         client=client,
         client_factory=client_factory,
     )
-
-
-def budget_key(data_source_uuid: str) -> dict[str, str]:
-    """The key of a source's budget item in the jobs table (a purge deletes it)."""
-    return {"pk": f"BUDGET#{data_source_uuid}", "sk": "BUDGET"}
 
 
 def source_budget(

@@ -11,7 +11,6 @@ from sourcesync.log import logger
 from sourcesync.pipeline import failures
 from sourcesync.pipeline.context import JobContext, frozen_progress, job_result, release, set_cleanup, set_job
 from sourcesync.services.jobs import execution_name
-from sourcesync.services.overlays import finish_removals, undo_removals
 from sourcesync.store import work_items
 from sourcesync.store.executions import start_execution
 from sourcesync.store.jobs import get_job_store
@@ -24,6 +23,10 @@ def finish(job: JobContext) -> dict[str, Any]:
     """The end of a job's workflow. A committed job succeeded at its switch: this ends its clean-up
     (the overlays the policy matrix removed go, the work items go, `cleanup.status` is `done`). A job
     without a switch (`reprocess`) ends here: `succeeded` with its result, and the source released."""
+    from sourcesync.services.overlays import (
+        finish_removals,  # lazily: cold init (only this step uses it)
+    )
+
     finish_removals(job.account_id, job.job_id)
     stored_job = get_job_store().get(job.account_id, job.job_id)
     if stored_job is None:  # the source was deleted during the clean-up: its purge removed the job too
@@ -58,6 +61,10 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     deleted: the purge removes everything), end the job, release the source. The previous generation
     is untouched throughout. How the job ends (status, error code, the provider's status) is
     `failures.JOB_ERRORS`'s entry for the exception that stopped it."""
+    from sourcesync.services.overlays import (
+        undo_removals,  # lazily: cold init (only this step uses it)
+    )
+
     status, error_body = failures.job_error(job.job_id, (error or {}).get("Error", "States.Runtime"))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
     if stored_job.get("committed"):  # the clean-up after the switch failed: the job's data is live
@@ -98,6 +105,10 @@ def _cleanup_failed(job: JobContext) -> dict[str, Any]:
     """A clean-up that kept failing: the job stays `succeeded` (its data is live, and readers never see
     what is left: versions no committed generation points at), its clean-up ends, and its `error` says
     what was left behind. The execution fails, so the operator sees it."""
+    from sourcesync.services.overlays import (
+        finish_removals,  # lazily: cold init (only this step uses it)
+    )
+
     finish_removals(job.account_id, job.job_id)  # the matrix's removals are in effect: carry them out
     set_cleanup(
         job,

@@ -7,7 +7,6 @@ from typing import Any
 
 from sourcesync.pipeline.context import JobContext, ensure_live, set_job
 from sourcesync.records import RecordKind
-from sourcesync.services.overlays import apply_policy_for_resync
 from sourcesync.store import work_items
 from sourcesync.store.manifests import get_manifest_store
 from sourcesync.store.records import Version, get_record_store
@@ -53,6 +52,10 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
 def apply_overlays(job: JobContext) -> dict[str, Any]:
     """Apply the policy matrix to the source's manual data
     (docs/architecture.md#manual-data-overlays-and-the-policy-matrix)."""
+    from sourcesync.services.overlays import (
+        apply_policy_for_resync,  # lazily: cold init (only this step uses it)
+    )
+
     ensure_live(job)
     set_job(job, {"phase": "applying_overlays"})
     assert job.generation is not None
