@@ -126,9 +126,8 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
     """Everything else of the source: its other jobs and their work items, its request budget, its
     manifests, its secret, its part of the account's overlays, the idempotency records that mention it,
     and finally the source item."""
-    from sourcesync.services.overlays import (
-        purge_source,  # lazily: cold init (only this step uses it)
-    )
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import purge_source
 
     jobs_removed = get_job_store().delete_source_jobs(job.data_source_uuid, keep_job_id=job.job_id)
     manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)

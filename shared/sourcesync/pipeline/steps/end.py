@@ -23,9 +23,8 @@ def finish(job: JobContext) -> dict[str, Any]:
     """The end of a job's workflow. A committed job succeeded at its switch: this ends its clean-up
     (the overlays the policy matrix removed go, the work items go, `cleanup.status` is `done`). A job
     without a switch (`reprocess`) ends here: `succeeded` with its result, and the source released."""
-    from sourcesync.services.overlays import (
-        finish_removals,  # lazily: cold init (only this step uses it)
-    )
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import finish_removals
 
     finish_removals(job.account_id, job.job_id)
     stored_job = get_job_store().get(job.account_id, job.job_id)
@@ -61,9 +60,8 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
     deleted: the purge removes everything), end the job, release the source. The previous generation
     is untouched throughout. How the job ends (status, error code, the provider's status) is
     `failures.JOB_ERRORS`'s entry for the exception that stopped it."""
-    from sourcesync.services.overlays import (
-        undo_removals,  # lazily: cold init (only this step uses it)
-    )
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import undo_removals
 
     status, error_body = failures.job_error(job.job_id, (error or {}).get("Error", "States.Runtime"))
     stored_job = get_job_store().get(job.account_id, job.job_id) or {}
@@ -105,9 +103,8 @@ def _cleanup_failed(job: JobContext) -> dict[str, Any]:
     """A clean-up that kept failing: the job stays `succeeded` (its data is live, and readers never see
     what is left: versions no committed generation points at), its clean-up ends, and its `error` says
     what was left behind. The execution fails, so the operator sees it."""
-    from sourcesync.services.overlays import (
-        finish_removals,  # lazily: cold init (only this step uses it)
-    )
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import finish_removals
 
     finish_removals(job.account_id, job.job_id)  # the matrix's removals are in effect: carry them out
     set_cleanup(

@@ -52,9 +52,8 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
 def apply_overlays(job: JobContext) -> dict[str, Any]:
     """Apply the policy matrix to the source's manual data
     (docs/architecture.md#manual-data-overlays-and-the-policy-matrix)."""
-    from sourcesync.services.overlays import (
-        apply_policy_for_resync,  # lazily: cold init (only this step uses it)
-    )
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import apply_policy_for_resync
 
     ensure_live(job)
     set_job(job, {"phase": "applying_overlays"})
