@@ -70,6 +70,7 @@ down:                ## stop exactly what `make up` started
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy shared/sourcesync cli/sourcesync_cli functions devstack

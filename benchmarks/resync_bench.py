@@ -157,7 +157,7 @@ def mark_everything_changed(account_id: str, data_source_uuid: str, generation: 
     every record changed, as if everything had changed at the provider (the emulator cannot change
     every paid invoice), and pays the full cost of it."""
     from sourcesync.aws import client
-    from sourcesync.pipeline.manifests import OWNERS, get_manifest_store
+    from sourcesync.store.manifests import OWNERS, get_manifest_store
 
     manifests = get_manifest_store()
     s3 = client("s3")

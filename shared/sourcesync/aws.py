@@ -1,4 +1,4 @@
-"""Lazily created boto3 clients (STYLE habit 4).
+"""Lazily created boto3 clients, for `store/` and the API's idempotency wiring (docs/architecture.md#layers).
 
 Nothing here runs at import: the first call creates the client, so a handler's cold start pays for
 boto3 only when it needs it, and tests and the local stack can point the endpoints anywhere through

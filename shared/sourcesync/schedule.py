@@ -76,7 +76,7 @@ def validate(expression: str) -> str:
     if _rate_seconds(expression) is not None:
         return expression
     cron, year = _croniter_expression(expression)
-    from croniter import croniter
+    from croniter import croniter  # lazily: cold init (only cron schedules need it)
 
     if not croniter.is_valid(cron) or not re.fullmatch(r"[0-9*,/\-]+", year):
         raise ScheduleError(f"Not a valid cron expression: {expression}")
@@ -96,7 +96,7 @@ def is_due(expression: str, anchor: datetime, start: datetime, end: datetime) ->
         elapsed_end = int((end - anchor).total_seconds()) // period
         elapsed_start = int((max(start, anchor) - anchor).total_seconds()) // period
         return elapsed_end > elapsed_start
-    from croniter import croniter
+    from croniter import croniter  # lazily: cold init (only cron schedules need it)
 
     cron, year = _croniter_expression(expression)
     fire = croniter(cron, start.astimezone(UTC)).get_next(datetime)
@@ -117,7 +117,7 @@ def next_fire(expression: str, anchor: datetime, after: datetime) -> datetime | 
         if after < anchor:
             return anchor + timedelta(seconds=period)
         return anchor + timedelta(seconds=period * (int((after - anchor).total_seconds()) // period + 1))
-    from croniter import croniter
+    from croniter import croniter  # lazily: cold init (only cron schedules need it)
 
     cron, year = _croniter_expression(expression)
     fire: datetime = croniter(cron, after.astimezone(UTC)).get_next(datetime)

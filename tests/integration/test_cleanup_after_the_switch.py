@@ -15,11 +15,11 @@ from devstack.stripe_seed import StripeEmulator, seeded_emulator
 from sourcesync.clock import parse_iso
 from sourcesync.config import get_settings
 from sourcesync.pipeline import purge, steps
-from sourcesync.pipeline.manifests import get_manifest_store
 from sourcesync.services import delete_source
 from sourcesync.services.jobs import present_job
 from sourcesync.store.accounts import Principal
 from sourcesync.store.jobs import get_job_store
+from sourcesync.store.manifests import get_manifest_store
 from sourcesync.store.records import get_record_store
 from sourcesync.store.sources import get_source_store
 from tests.integration.test_pipeline_steps import (

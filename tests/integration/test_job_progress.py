@@ -19,6 +19,7 @@ from sourcesync.pipeline import steps
 from sourcesync.services import accounts
 from sourcesync.services.jobs import new_job, present_job, start_source_job
 from sourcesync.services.progress import FETCH_SHARE, fetch_progress, job_progress
+from sourcesync.store import work_items
 from sourcesync.store.accounts import Principal
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.dynamo import ddb, to_item
@@ -151,7 +152,7 @@ def test_percent_never_goes_below_what_a_reader_was_shown(deployed_stack: Any) -
     assert later["kinds"]["subscriptions"] == {"done": 300, "total": 5000, "estimated": True}
     stored = get_job_store().get("acct_progress", job["job_id"])
     assert stored is not None
-    plain = fetch_progress(stored, get_job_store().work_items(job["job_id"]), now())["percent"]
+    plain = fetch_progress(stored, work_items.of_job(job["job_id"]), now())["percent"]
     assert plain == 90 * 400 // 10_000 < shown  # the figures alone fell...
     # Then percent does not: a reader never sees it go back
     assert later["percent"] == shown

@@ -12,13 +12,13 @@ from sourcesync import errors
 from sourcesync.api.import_models import ImportCustomersRequest
 from sourcesync.api.models import DataSourceCreateRequest, MergeRequest
 from sourcesync.overlays import Overlay, Ref, Removal
-from sourcesync.pipeline.manifests import ManifestStore
 from sourcesync.policy_matrix import OverlayKind
 from sourcesync.records import RecordKind, SubscriptionRecord
 from sourcesync.services import accounts, customers, data_sources, delete_source, imports
 from sourcesync.services import overlays as overlay_service
 from sourcesync.store.accounts import Principal
 from sourcesync.store.jobs import get_job_store
+from sourcesync.store.manifests import ManifestStore
 from sourcesync.store.overlays import OverlayStore, get_overlay_store
 from sourcesync.store.records import uuid_for
 from sourcesync.systems import System

@@ -17,8 +17,10 @@ from sourcesync.config import get_settings
 from sourcesync.errors import NotFoundError
 from sourcesync.ids import new_id
 from sourcesync.pipeline import purge, steps
+from sourcesync.pipeline.steps import planning
 from sourcesync.services import accounts, customers, delete_source
 from sourcesync.services.jobs import new_job
+from sourcesync.store import work_items
 from sourcesync.store.accounts import Principal
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.jobs import get_job_store
@@ -244,7 +246,7 @@ def test_a_purge_interrupted_mid_partition_continues_where_it_was(
     # ...and the retried worker continues from there to the end
     assert purge.purge_partition(job, busiest, lambda: 900.0)["done"]
     assert get_record_store().keys_in(busiest)[0] == []
-    progress = steps.work_items(job.job_id)
+    progress = work_items.of_job(job.job_id)
     assert sum(item["kinds"].get("customers", 0) for item in progress) == before
 
 
@@ -253,7 +255,7 @@ def test_a_long_fetch_continues_in_a_new_execution_and_completes(
 ) -> None:
     """With a tiny iteration budget per execution (AWS caps an execution's history), the job hands over to
     fresh executions named after it, which resume from the checkpoints and finish the job."""
-    monkeypatch.setattr(steps, "ITERATION_BUDGET_PER_EXECUTION", 5)  # 5 partitions: one page each per execution
+    monkeypatch.setattr(planning, "ITERATION_BUDGET_PER_EXECUTION", 5)  # 5 partitions: one page each per execution
     source = stripe_source(principal, stripe)
     from sourcesync.services.jobs import start_source_job
 

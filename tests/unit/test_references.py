@@ -19,7 +19,7 @@ IN_FLIGHT_ALLOWLIST: frozenset[str] = frozenset()
 CITATIONS = re.compile(
     r"\bSPEC(?:'s)?\s*(?:§|sections?\b|\d)"  # "SPEC §4", "SPEC section 3", "SPEC 2.1"
     r"|\bSPEC's\b|\(SPEC\)"
-    r"|DESIGN-NOTES|LOCAL-STACK"
+    r"|DESIGN-NOTES|LOCAL-STACK|\bSTYLE habit"
     r"|\.\./shared/\w|/work/shared"
 )
 DOC_LINK = re.compile(r"docs/([\w.-]+\.md)#([\w-]+)")
@@ -73,7 +73,9 @@ def test_the_allowlist_names_only_files_that_exist() -> None:
     assert sorted(name for name in IN_FLIGHT_ALLOWLIST if not (REPO / name).is_file()) == []
 
 
-@pytest.mark.parametrize("text", ["(SPEC section 4)", "SPEC §1", "SPEC 2.3", "DESIGN-NOTES", "see /work/shared/X.md"])
+@pytest.mark.parametrize(
+    "text", ["(SPEC section 4)", "SPEC §1", "SPEC 2.3", "DESIGN-NOTES", "see /work/shared/X.md", "(STYLE habit 4)"]
+)
 def test_the_pattern_catches_each_form_of_citation(text: str) -> None:
     assert CITATIONS.search(text)
 

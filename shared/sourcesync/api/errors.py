@@ -1,4 +1,4 @@
-"""Domain errors -> HTTP, in one place (STYLE habit 3)."""
+"""Domain errors -> HTTP, in one place."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The re-sync pipeline: the steps the re-sync state machine runs (see infra/statemachine/)."""
+"""The steps the state machines run (see infra/statemachine/): a re-sync's in `steps/`, a purge's in `purge.py`."""

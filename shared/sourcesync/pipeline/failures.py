@@ -21,8 +21,7 @@ from sourcesync.connectors.errors import (
     RecordMappingError,
 )
 from sourcesync.errors import SourceSyncError
-from sourcesync.store.dynamo import ddb, to_item
-from sourcesync.store.jobs import get_job_store
+from sourcesync.store import work_items
 
 
 @dataclass(frozen=True)
@@ -94,11 +93,7 @@ def end_for(error_type: str) -> JobEnd:
     return JobEnd(INTERNAL.status, INTERNAL.code, f"{INTERNAL.message} ({error_type}).")
 
 
-def _failure_key(job_id: str, error_type: str) -> dict[str, Any]:
-    return to_item({"pk": f"JOB#{job_id}", "sk": f"FAILURE#{error_type}"})
-
-
-def record(jobs_table: str, job_id: str, exc: BaseException) -> None:
+def record(job_id: str, exc: BaseException) -> None:
     """Keep what the job should say about a connector's error (the undo step reads it). Messages of
     connector errors are redacted where they are made; nothing else of the exception is kept."""
     if not isinstance(exc, ConnectorError) or job_end(type(exc)) is None:
@@ -106,17 +101,14 @@ def record(jobs_table: str, job_id: str, exc: BaseException) -> None:
     details: dict[str, Any] = {"detail": str(exc)[:1000]}
     if exc.status is not None:
         details["provider_status"] = int(exc.status)
-    ddb().put_item(TableName=jobs_table, Item={**_failure_key(job_id, type(exc).__name__), **to_item(details)})
+    work_items.write(job_id, f"FAILURE#{type(exc).__name__}", details)
 
 
 def job_error(job_id: str, error_type: str) -> tuple[str, dict[str, Any]]:
     """The job's end status and its `error` for the `Error` Step Functions reports."""
     end = end_for(error_type)
     error: dict[str, Any] = {"code": end.code, "message": end.message}
-    stored = next(
-        (i for i in get_job_store().work_items(job_id) if i["sk"] == f"FAILURE#{error_type}"),
-        None,
-    )
+    stored = work_items.read(job_id, f"FAILURE#{error_type}")
     if stored is not None:
         error["message"] = f"{end.message.rstrip('.')}: {stored['detail']}"
         if stored.get("provider_status") is not None:

@@ -1,56 +1,44 @@
-"""Dispatch a state machine task to its step: `{"action": ..., "job": {...}, ...}` -> the step's output."""
+"""The re-sync state machine's worker: each state's action -> its step (`pipeline/steps/`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from sourcesync.config import get_settings
-from sourcesync.log import logger
-from sourcesync.pipeline import failures, steps
-
-Step = Callable[[steps.JobContext, dict[str, Any], Any], dict[str, Any]]
+from sourcesync.pipeline import dispatch, failures, steps
+from sourcesync.pipeline.context import JobContext
 
 
-def _remaining(context: Any) -> Callable[[], float]:
-    return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
+def _reprocess(task: dispatch.Task[JobContext]) -> dict[str, Any]:
+    from sourcesync.pipeline.steps.reprocessing import reprocess  # lazily: cold init (a support action)
+
+    return reprocess(task.job)
 
 
-def _reprocess(job: steps.JobContext, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from sourcesync.pipeline.reprocess import reprocess
-
-    return reprocess(job)
-
-
-ACTIONS: dict[str, Step] = {
-    "plan": lambda job, event, context: steps.plan(job),
-    "fetch": lambda job, event, context: steps.fetch(
-        job,
-        event["partition"],
-        int(event.get("iterations", 0)),
-        int(event.get("max_iterations", 1000)),
-        _remaining(context),
+ACTIONS: dict[str, dispatch.Action[JobContext]] = {
+    "plan": lambda task: steps.plan(task.job),
+    "fetch": lambda task: steps.fetch(
+        task.job,
+        task.event["partition"],
+        int(task.event.get("iterations", 0)),
+        int(task.event.get("max_iterations", 1000)),
+        task.remaining_seconds,
     ),
-    "fetch_customer": lambda job, event, context: steps.fetch_customer(job),
-    "reconcile": lambda job, event, context: steps.reconcile(job, event["partitions"]),
-    "apply_overlays": lambda job, event, context: steps.apply_overlays(job),
-    "commit": lambda job, event, context: steps.commit(job),
-    "collect_garbage": lambda job, event, context: steps.collect_garbage(job, event["partitions"]),
-    "finish": lambda job, event, context: steps.finish(job),
-    "abort": lambda job, event, context: steps.abort(job, event.get("error")),
+    "fetch_customer": lambda task: steps.fetch_customer(task.job),
+    "reconcile": lambda task: steps.reconcile(task.job, task.event["partitions"]),
+    "apply_overlays": lambda task: steps.apply_overlays(task.job),
+    "commit": lambda task: steps.commit(task.job),
+    "collect_garbage": lambda task: steps.collect_garbage(task.job, task.event["partitions"]),
+    "finish": lambda task: steps.finish(task.job),
+    "abort": lambda task: steps.abort(task.job, task.event.get("error")),
     "reprocess": _reprocess,
-    "continue": lambda job, event, context: steps.continue_in_new_execution(job),
+    "continue": lambda task: steps.continue_in_new_execution(task.job),
 }
 
 
+def _record_failure(job: JobContext, exc: Exception) -> None:
+    """What the job should say about it, for the undo step; then Step Functions' turn."""
+    failures.record(job.job_id, exc)
+
+
 def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    action = event["action"]
-    job = steps.JobContext.model_validate(event["job"])
-    logger.append_keys(job_id=job.job_id, data_source_uuid=job.data_source_uuid, action=action)
-    if action not in ACTIONS:
-        raise ValueError(f"Unknown action {action!r}")
-    try:
-        return ACTIONS[action](job, event, context)
-    except Exception as exc:  # what the job should say about it, for the undo step; then Step Functions' turn
-        failures.record(get_settings().jobs_table, job.job_id, exc)
-        raise
+    return dispatch.run(ACTIONS, JobContext, event, context, on_error=_record_failure)

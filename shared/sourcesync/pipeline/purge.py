@@ -13,17 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from sourcesync.clock import iso, now, now_iso, parse_iso
 from sourcesync.config import get_settings
-from sourcesync.pipeline.manifests import get_manifest_store
-from sourcesync.pipeline.steps import work_items
+from sourcesync.pipeline.dispatch import WorkerJob
+from sourcesync.store import work_items
 from sourcesync.store.credentials import get_credential_store
-from sourcesync.store.dynamo import ddb, delete_keys, from_item, to_item
+from sourcesync.store.idempotency import forget_source
 from sourcesync.store.jobs import get_job_store
-from sourcesync.store.records import kind_of_key, partition_keys
-from sourcesync.store.sources import get_source_store, source_key
+from sourcesync.store.manifests import get_manifest_store
+from sourcesync.store.records import get_record_store, kind_of_key, partition_keys
+from sourcesync.store.sources import get_source_store
 
 DELETE_THREADS = 2
 MAX_WAIT_SECONDS = 1200  # longer than a worker's 900 s Lambda timeout
@@ -31,24 +30,10 @@ PAGE = 1000
 BATCH = 25
 
 
-class PurgeJob(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class PurgeJob(WorkerJob):
+    """What the purge state machine carries."""
 
-    account_id: str
-    data_source_uuid: str
-    job_id: str
     running_job_id: str | None = None
-
-
-def _put_work(job_id: str, sk: str, values: dict[str, Any]) -> None:
-    ddb().put_item(TableName=get_settings().jobs_table, Item=to_item({"pk": f"JOB#{job_id}", "sk": sk, **values}))
-
-
-def _get_work(job_id: str, sk: str) -> dict[str, Any] | None:
-    answer = ddb().get_item(
-        TableName=get_settings().jobs_table, Key=to_item({"pk": f"JOB#{job_id}", "sk": sk}), ConsistentRead=True
-    )
-    return from_item(answer["Item"]) if "Item" in answer else None
 
 
 #: How the wait reads in the job's `waiting_for.reason`, by the kind of the job the purge waits for.
@@ -103,120 +88,58 @@ def _waiting(
 
 def plan(job: PurgeJob) -> dict[str, Any]:
     """The partitions to empty, and the totals the progress bar counts down (from the source's counts)."""
-    if _get_work(job.job_id, "PLAN") is None:
+    if work_items.read(job.job_id, "PLAN") is None:
         source = get_source_store().get(job.account_id, job.data_source_uuid) or {}
-        _put_work(job.job_id, "PLAN", {"previous_counts": source.get("counts") or {}, "planned_at": now_iso()})
+        work_items.write(job.job_id, "PLAN", {"previous_counts": source.get("counts") or {}, "planned_at": now_iso()})
     return {"partitions": partition_keys(job.data_source_uuid)}
 
 
 def purge_partition(job: PurgeJob, pk: str, remaining_seconds: Callable[[], float]) -> dict[str, Any]:
     """Delete a partition's items a page of keys at a time, batches in parallel, until it is empty or
     the time budget ends. Progress (items per kind) goes to the partition's work item."""
-    key = f"PART#{pk}"
-    progress = _get_work(job.job_id, key) or {"kinds": {}, "finished": False, "partition": pk}
+    key_sk = f"PART#{pk}"
+    progress = work_items.read(job.job_id, key_sk) or {"kinds": {}, "finished": False, "partition": pk}
     if progress["finished"]:
         return {"done": True}
     deadline = time.monotonic() + min(get_settings().fetch_budget_seconds, max(5.0, remaining_seconds() - 30.0))
-    table = get_settings().records_table
-    done = False
+    records, done = get_record_store(), False
     with ThreadPoolExecutor(DELETE_THREADS, thread_name_prefix="purge") as pool:
         while True:  # at least one page per invocation, then until the budget ends
-            answer = ddb().query(
-                TableName=table,
-                KeyConditionExpression="pk = :pk",
-                Limit=PAGE,
-                ProjectionExpression="pk, sk",
-                ExpressionAttributeValues=to_item({":pk": pk}),
-            )
-            items = answer.get("Items", [])
-            if items:
-                list(pool.map(_delete_batch, [items[i : i + BATCH] for i in range(0, len(items), BATCH)]))
-                for raw in items:
-                    kind = kind_of_key(raw["pk"]["S"], raw["sk"]["S"])
+            keys, more = records.keys_in(pk, limit=PAGE, consistent=False)
+            if keys:
+                list(pool.map(records.delete, [keys[i : i + BATCH] for i in range(0, len(keys), BATCH)]))
+                for key in keys:
+                    kind = kind_of_key(key["pk"], key["sk"])
                     progress["kinds"][kind] = progress["kinds"].get(kind, 0) + 1
-                _put_work(job.job_id, key, progress)
-            if not items or ("LastEvaluatedKey" not in answer and len(items) < PAGE):
+                work_items.write(job.job_id, key_sk, progress)
+            if not keys or (more is None and len(keys) < PAGE):
                 done = True
                 break
             if time.monotonic() >= deadline:
                 break
     progress["finished"] = done
-    _put_work(job.job_id, key, progress)
+    work_items.write(job.job_id, key_sk, progress)
     return {"done": done}
-
-
-def _delete_batch(items: list[dict[str, Any]]) -> None:
-    table = get_settings().records_table
-    pending = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in items]
-    delay = 0.05
-    while pending:
-        answer = ddb().batch_write_item(RequestItems={table: pending})
-        pending = answer.get("UnprocessedItems", {}).get(table, [])
-        if pending:
-            time.sleep(delay)
-            delay = min(2.0, delay * 2)
 
 
 def purge_rest(job: PurgeJob) -> dict[str, Any]:
     """Everything else of the source: its other jobs and their work items, its request budget, its
     manifests, its secret, its part of the account's overlays, the idempotency records that mention it,
     and finally the source item."""
-    settings = get_settings()
-    jobs_removed = 0
-    request: dict[str, Any] = {
-        "TableName": settings.jobs_table,
-        "IndexName": "by_source",
-        "KeyConditionExpression": "data_source_uuid = :ds",
-        "ExpressionAttributeValues": to_item({":ds": job.data_source_uuid}),
-    }
-    keys: list[dict[str, Any]] = []
-    while True:
-        answer = ddb().query(**request)
-        for raw in answer.get("Items", []):
-            item = from_item(raw)
-            if item["job_id"] != job.job_id:
-                keys.append({"pk": item["pk"], "sk": item["sk"]})
-                keys.extend({"pk": w["pk"], "sk": w["sk"]} for w in work_items(item["job_id"]))
-                jobs_removed += 1
-        if "LastEvaluatedKey" not in answer:
-            break
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    keys.append({"pk": f"BUDGET#{job.data_source_uuid}", "sk": "BUDGET"})
-    delete_keys(settings.jobs_table, keys)
-    manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)
-    get_credential_store().delete(job.account_id, job.data_source_uuid)
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
     from sourcesync.services.overlays import purge_source
 
+    jobs_removed = get_job_store().delete_source_jobs(job.data_source_uuid, keep_job_id=job.job_id)
+    manifests = get_manifest_store().delete_source(job.account_id, job.data_source_uuid)
+    get_credential_store().delete(job.account_id, job.data_source_uuid)
     overlays = purge_source(job.account_id, job.data_source_uuid)
-    idempotency = _purge_idempotency(job.data_source_uuid)
-    ddb().delete_item(TableName=settings.sources_table, Key=source_key(job.account_id, job.data_source_uuid))
+    idempotency = forget_source(job.data_source_uuid)
+    get_source_store().delete(job.account_id, job.data_source_uuid)
     return {"jobs": jobs_removed, "manifests": manifests, "overlays": overlays, "idempotency_records": idempotency}
 
 
-def _purge_idempotency(data_source_uuid: str) -> int:
-    """Saved answers of POSTs that mention the source (they hold its uuid and settings). The table only
-    holds the last 24 hours, so a filtered scan of it stays small."""
-    table = get_settings().idempotency_table
-    request: dict[str, Any] = {
-        "TableName": table,
-        "ProjectionExpression": "#id",
-        "FilterExpression": "contains(#data, :ds)",
-        "ExpressionAttributeNames": {"#data": "data", "#id": "id"},
-        "ExpressionAttributeValues": to_item({":ds": data_source_uuid}),
-    }
-    keys: list[dict[str, Any]] = []
-    while True:
-        answer = ddb().scan(**request)
-        keys.extend(from_item(i) for i in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            break
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    delete_keys(table, keys)
-    return len(keys)
-
-
 def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
-    items = work_items(job.job_id)
+    items = work_items.of_job(job.job_id)
     removed: dict[str, int] = {}
     for item in items:
         for kind, count in (item.get("kinds") or {}).items():
@@ -233,7 +156,7 @@ def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
             "result": {"counts": removed, "overlays_removed": [], "overlays_orphaned": [], "purged": rest or {}},
         },
     )
-    delete_keys(get_settings().jobs_table, [{"pk": i["pk"], "sk": i["sk"]} for i in items])
+    work_items.drop(job.job_id, items)
     return {"status": "succeeded"}
 
 

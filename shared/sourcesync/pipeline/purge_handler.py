@@ -1,31 +1,21 @@
-"""Dispatch a purge state machine task to its step."""
+"""The purge state machine's worker: each state's action -> its step (`pipeline/purge.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sourcesync.log import logger
-from sourcesync.pipeline import purge
+from sourcesync.pipeline import dispatch, purge
+from sourcesync.pipeline.purge import PurgeJob
+
+ACTIONS: dict[str, dispatch.Action[PurgeJob]] = {
+    "await_running_job": lambda task: purge.await_running_job(task.job),
+    "plan": lambda task: purge.plan(task.job),
+    "purge_partition": lambda task: purge.purge_partition(task.job, task.event["partition"], task.remaining_seconds),
+    "purge_rest": lambda task: purge.purge_rest(task.job),
+    "finish": lambda task: purge.finish(task.job, task.event.get("rest")),
+    "failed": lambda task: purge.failed(task.job, task.event.get("error")),
+}
 
 
 def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    action = event["action"]
-    job = purge.PurgeJob.model_validate(event["job"])
-    logger.append_keys(job_id=job.job_id, data_source_uuid=job.data_source_uuid, action=action)
-    if action == "await_running_job":
-        return purge.await_running_job(job)
-    if action == "plan":
-        return purge.plan(job)
-    if action == "purge_partition":
-
-        def remaining() -> float:
-            return float(context.get_remaining_time_in_millis()) / 1000.0
-
-        return purge.purge_partition(job, event["partition"], remaining)
-    if action == "purge_rest":
-        return purge.purge_rest(job)
-    if action == "finish":
-        return purge.finish(job, event.get("rest"))
-    if action == "failed":
-        return purge.failed(job, event.get("error"))
-    raise ValueError(f"Unknown action {action!r}")
+    return dispatch.run(ACTIONS, PurgeJob, event, context)

@@ -6,13 +6,11 @@ and an `AUDIT#` item of the account's, which outlives what it describes. No secr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sourcesync.aws import client
-from sourcesync.config import get_settings
 from sourcesync.log import logger
 from sourcesync.store.accounts import get_account_store
+from sourcesync.store.events import publish_audit_event
 
 
 def publish(detail_type: str, account_id: str, sort: str, record: dict[str, Any]) -> None:
@@ -23,15 +21,6 @@ def publish(detail_type: str, account_id: str, sort: str, record: dict[str, Any]
     logger.info(f"Audit: {detail_type}", audit=record)
     get_account_store().put_audit(account_id, sort, record)
     try:
-        client("events").put_events(
-            Entries=[
-                {
-                    "Source": "sourcesync",
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(record),
-                    "EventBusName": get_settings().audit_event_bus,
-                }
-            ]
-        )
+        publish_audit_event(detail_type, record)
     except Exception:
         logger.exception("The audit event could not be published", detail_type=detail_type, sort=sort)

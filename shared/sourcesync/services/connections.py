@@ -1,4 +1,7 @@
-"""The bridge from a data source's settings to its connector: checking credentials, building it."""
+"""The bridge from a data source's settings to its connector: checking credentials, building it.
+
+The connectors and the stores they get are imported inside the two functions, for cold init only: the
+API function imports this module at its start but needs a connector only when it checks credentials."""
 
 from __future__ import annotations
 
@@ -34,12 +37,10 @@ def connector_for(source: dict[str, Any]) -> Any:
     """A connector for a stored source: its credentials from Secrets Manager, its options, the
     request budget that every worker of the source shares (an item of the jobs table), and the token
     store where a refreshed OAuth2 token goes (the source's secret)."""
-    from sourcesync.aws import client
-    from sourcesync.config import get_settings
     from sourcesync.connectors.kit.options import ConnectorOptions
     from sourcesync.connectors.registry import build_connector, get_connector_spec
     from sourcesync.store.credentials import get_credential_store
-    from sourcesync.store.request_budget import shared_budget
+    from sourcesync.store.request_budget import source_budget
     from sourcesync.store.tokens import token_store_for
 
     spec = get_connector_spec(source["system"])
@@ -47,12 +48,8 @@ def connector_for(source: dict[str, Any]) -> Any:
         raise errors.UnprocessableError("connector_unavailable", f"No connector for {source['system']}.")
     credentials = get_credential_store().get(source["account_id"], source["uuid"])
     options = source.get("options") or {}
-    budget = shared_budget(
-        spec.rate_limit,
-        ConnectorOptions.model_validate(options).requests_per_second,
-        table_name=get_settings().jobs_table,
-        data_source_uuid=source["uuid"],
-        client_factory=lambda: client("dynamodb"),
+    budget = source_budget(
+        spec.rate_limit, ConnectorOptions.model_validate(options).requests_per_second, source["uuid"]
     )
     tokens = token_store_for(source["account_id"], source["uuid"])
     return build_connector(source["system"], credentials, options, budget=budget, token_store=tokens)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sourcesync.aws import client
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
-from sourcesync.errors import NotFoundError
+from sourcesync.errors import ConflictError, NotFoundError
 from sourcesync.ids import is_id, new_id
-from sourcesync.store.accounts import Principal
+from sourcesync.log import logger
+from sourcesync.services.progress import job_progress
+from sourcesync.store.accounts import Principal, get_account_store
 from sourcesync.store.dynamo import Item
+from sourcesync.store.executions import start_execution
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
 
@@ -74,15 +75,35 @@ def start_source_job(
         }
     }
     try:
-        client("stepfunctions").start_execution(
-            stateMachineArn=get_settings().resync_state_machine_arn,
-            name=execution_name(data_source_uuid, job["job_id"]),
-            input=json.dumps(execution_input),
+        start_execution(
+            get_settings().resync_state_machine_arn, execution_name(data_source_uuid, job["job_id"]), execution_input
         )
     except Exception:
         fail_job(job, "start_failed", "The job's workflow could not be started.")
         raise
     return job
+
+
+#: Deleting sources sit in the sparse `scheduled` index under this shard, so the scheduler can restart
+#: a purge whose start was lost; a finished purge removes the source item and with it the entry.
+PURGE_SHARD = "purge"
+
+
+def start_purge(job: Item, attempt: int = 1) -> None:
+    name = execution_name(job["data_source_uuid"], job["job_id"]) + ("" if attempt == 1 else f"-{attempt}")
+    execution_input = {
+        "job": {
+            "account_id": job["account_id"],
+            "data_source_uuid": job["data_source_uuid"],
+            "job_id": job["job_id"],
+            "kind": "delete_source",
+            "running_job_id": job.get("running_job_id"),
+        }
+    }
+    try:
+        start_execution(get_settings().purge_state_machine_arn, name, execution_input)
+    except Exception:  # the source is deleted already; the scheduler restarts a purge that did not start
+        logger.exception("The purge could not be started", job_id=job["job_id"])
 
 
 def fail_job(job: Item, code: str, message: str) -> None:
@@ -113,8 +134,6 @@ def visible_job(principal: Principal, job_id: str) -> Item:
         raise NotFoundError("No such job.")
     account_id = principal.account_id
     if principal.role == "support":
-        from sourcesync.store.accounts import get_account_store
-
         account_id = get_account_store().started_job_account(principal, job_id) or ""
     job = get_job_store().get(account_id, job_id) if account_id else None
     if job is None or (principal.role == "support" and job.get("created_by") != principal.key_id):
@@ -127,8 +146,6 @@ def visible_job(principal: Principal, job_id: str) -> Item:
 
 
 def present_job(job: Item) -> dict[str, Any]:
-    from sourcesync.services.progress import job_progress
-
     progress = job_progress(job)
     return {
         "id": job["job_id"],
@@ -174,8 +191,6 @@ def _cleanup(job: Item) -> dict[str, str | None] | None:
 
 def cancel(principal: Principal, job_id: str) -> Item:
     """Ask a running job to stop: it ends `cancelled` and changes nothing. Too late once it committed."""
-    from sourcesync.errors import ConflictError
-
     job = visible_job(principal, job_id)
     if job["status"] in FINISHED or job.get("committed"):
         raise ConflictError(

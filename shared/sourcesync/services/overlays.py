@@ -30,6 +30,7 @@ from sourcesync.records import RecordKind, SubscriptionRecord
 from sourcesync.services.customers import AccountView, CustomerGroup, find_group, live_sources_of
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
+from sourcesync.store.manifests import get_manifest_store
 from sourcesync.store.overlays import OverlaysChangedError, SourceBusyError, get_overlay_store
 from sourcesync.store.records import get_record_store, uuid_for
 from sourcesync.store.sources import get_source_store
@@ -226,8 +227,6 @@ def _find_subscription(account: AccountView, subscription_uuid: str) -> tuple[It
         if source["system"] == System.CUSTOM.value:
             owner = get_record_store().owner_of(source["uuid"], RecordKind.SUBSCRIPTIONS, subscription_uuid, view)
         else:
-            from sourcesync.pipeline.manifests import get_manifest_store
-
             owner = get_manifest_store().owner(account.account_id, source["uuid"], view.generation, subscription_uuid)
         if owner:
             return source, owner
@@ -336,8 +335,6 @@ def apply_policy_for_resync(
 
     def held(kind: RecordKind, uuid: str) -> bool:
         if kind.value not in present:
-            from sourcesync.pipeline.manifests import get_manifest_store
-
             present[kind.value] = set(get_manifest_store().load(account_id, data_source_uuid, generation, kind.value))
         return uuid in present[kind.value]
 

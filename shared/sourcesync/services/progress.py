@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from sourcesync.clock import now, parse_iso
+from sourcesync.store import work_items
 from sourcesync.store.jobs import get_job_store
 
 FETCH_SHARE = 90
@@ -40,7 +41,7 @@ def job_progress(job: dict[str, Any], finished: bool = False) -> dict[str, Any]:
     """The job's progress as it is now (`finished`: the figures to freeze into a job that ends)."""
     if job.get("status") in FINISHED and not finished:
         return dict(job.get("progress") or EMPTY)
-    items = get_job_store().work_items(job["job_id"])
+    items = work_items.of_job(job["job_id"])
     if job.get("kind") == "delete_source":
         progress = purge_progress(job, items, now())
     else:

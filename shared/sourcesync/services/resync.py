@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sourcesync.errors import UnprocessableError
+from sourcesync.clock import now_iso
+from sourcesync.errors import ForbiddenError, NotFoundError, UnprocessableError
+from sourcesync.services.audit import publish
 from sourcesync.services.data_sources import live_source
 from sourcesync.services.jobs import start_source_job
-from sourcesync.store.accounts import Principal
+from sourcesync.store.accounts import Principal, get_account_store
 from sourcesync.store.dynamo import Item
+from sourcesync.store.sources import get_source_store
 from sourcesync.systems import SYSTEMS, System
 
 RESYNC_NOT_SUPPORTED = (
@@ -27,7 +30,7 @@ def _resyncable(principal: Principal, uuid: str) -> Item:
 
 def preview(principal: Principal, uuid: str) -> dict[str, Any]:
     """`?dry_run=true`: what a re-sync would remove, and nothing started."""
-    from sourcesync.services.overlays import overlays_removed_by_resync
+    from sourcesync.services.overlays import overlays_removed_by_resync  # lazily: cold init (dry runs only)
 
     source = _resyncable(principal, uuid)
     return {"overlays_removed": overlays_removed_by_resync(principal.account_id, source["uuid"], "resync_source")}
@@ -41,11 +44,6 @@ def start(principal: Principal, uuid: str) -> Item:
 def reprocess(principal: Principal, uuid: str) -> Item:
     """A `support` key rebuilds a source's derived data from its stored records, in any account; the
     call is audited. Member keys get 403 (the route is for operators)."""
-    from sourcesync.clock import now_iso
-    from sourcesync.errors import ForbiddenError, NotFoundError
-    from sourcesync.services.audit import publish
-    from sourcesync.store.accounts import get_account_store
-    from sourcesync.store.sources import get_source_store
 
     if principal.role != "support":
         raise ForbiddenError("Only a support key may reprocess a data source.")
@@ -72,7 +70,7 @@ def reprocess(principal: Principal, uuid: str) -> Item:
 
 def start_customer_resync(principal: Principal, uuid: str, customer_uuid: str) -> Item:
     """Re-sync one customer of a source (docs/architecture.md#concepts): 404 for a customer the source does not show."""
-    from sourcesync.errors import NotFoundError
+    # lazily: cold init (the re-sync function, which imports this module too, never reads records)
     from sourcesync.records import CustomerRecord
     from sourcesync.services.customers import view_of
     from sourcesync.store.records import get_record_store

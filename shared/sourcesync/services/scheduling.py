@@ -25,7 +25,7 @@ from sourcesync.clock import iso, now_iso, parse_iso
 from sourcesync.errors import JobRunningError, NotFoundError
 from sourcesync.log import logger
 from sourcesync.schedule import next_fire
-from sourcesync.services.jobs import start_source_job
+from sourcesync.services.jobs import PURGE_SHARD, start_purge, start_source_job
 from sourcesync.store.dynamo import Item
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
@@ -151,8 +151,6 @@ def _start(source: Item, run: SchedulerRun) -> None:
 
 def _restart_stalled_purges(now: datetime, run: SchedulerRun) -> None:
     """A purge that failed, or whose start was lost, is started again: it resumes where it stopped."""
-    from sourcesync.services.delete_source import PURGE_SHARD, start_purge
-
     jobs = get_job_store()
     for source in get_source_store().scheduled(PURGE_SHARD):
         job = jobs.get(source["account_id"], source.get("delete_job_id", ""))

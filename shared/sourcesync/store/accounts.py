@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sourcesync.config import get_settings
-from sourcesync.store.dynamo import Item, ddb, from_item, is_condition_failure, to_item
+from sourcesync.store.dynamo import Item, all_items, ddb, from_item, is_condition_failure, to_item
 
 Role = Literal["member", "support"]
 
@@ -175,13 +175,9 @@ class AccountStore:
             "FilterExpression": "sk = :key AND account_id = :account AND key_id = :id",
             "ExpressionAttributeValues": to_item({":key": "KEY", ":account": account_id, ":id": key_id}),
         }
-        while True:
-            answer = ddb().scan(**request)
-            for item in answer.get("Items", []):
-                return str(from_item(item)["pk"]).removeprefix("KEYHASH#")
-            if "LastEvaluatedKey" not in answer:
-                return ""  # no lookup item: the key cannot authenticate anyway
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for item in all_items(request, "scan"):
+            return str(item["pk"]).removeprefix("KEYHASH#")
+        return ""  # no lookup item: the key cannot authenticate anyway
 
     def delete_key(self, account_id: str, key_id: str, key_hash: str) -> bool:
         """Remove both items of a key; False if it was gone already."""

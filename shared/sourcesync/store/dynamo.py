@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -13,7 +15,7 @@ Item = dict[str, Any]
 
 @lru_cache(maxsize=1)
 def _codecs() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # lazily: boto3 costs cold init
 
     return TypeSerializer(), TypeDeserializer()
 
@@ -66,10 +68,27 @@ def is_condition_failure(error: Exception) -> bool:
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
+def pages(request: dict[str, Any], operation: str = "query") -> Iterator[dict[str, Any]]:
+    """Every answer of a Query (or a Scan: `operation="scan"`), following `LastEvaluatedKey` to the end.
+    The one paging loop of the stores; `request` itself is left as it was."""
+    request = dict(request)
+    call = getattr(ddb(), operation)
+    while True:
+        answer: dict[str, Any] = call(**request)
+        yield answer
+        if "LastEvaluatedKey" not in answer:
+            return
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def all_items(request: dict[str, Any], operation: str = "query") -> Iterator[Item]:
+    """Every item a Query (or Scan) finds, over all its pages, as plain values."""
+    for answer in pages(request, operation):
+        yield from (from_item(i) for i in answer.get("Items", []))
+
+
 def delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
     """Delete items by key with BatchWriteItem, 25 a request, retrying unprocessed ones with backoff."""
-    import time
-
     for start in range(0, len(keys), 25):
         pending = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + 25]]
         delay = 0.05

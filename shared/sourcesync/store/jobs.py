@@ -2,8 +2,8 @@
 
 ``pk=A#<account_id>, sk=JOB#<job_id>``: one item per job, with its status, phase, progress and result.
 Job ids are time-ordered, so the `by_source` index (data_source_uuid, job_id) lists a source's jobs
-newest first. The same table holds the short-lived work items of running jobs (checkpoints, the
-provider request budget) under their own `pk` prefixes.
+newest first. The same table holds the short-lived work items of running jobs (`store/work_items.py`)
+and the sources' provider request budgets (`store/request_budget.py`) under their own `pk` prefixes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,23 @@ from typing import Any
 
 from sourcesync.config import get_settings
 from sourcesync.errors import JobRunningError, NotFoundError
-from sourcesync.store.dynamo import Item, ddb, from_item, is_condition_failure, to_item, to_value
+from sourcesync.store import work_items
+from sourcesync.store.dynamo import (
+    Item,
+    all_items,
+    ddb,
+    delete_keys,
+    from_item,
+    is_condition_failure,
+    to_item,
+    to_value,
+)
 from sourcesync.store.sources import source_key
+
+
+def budget_key(data_source_uuid: str) -> dict[str, str]:
+    """The key of a source's request budget item (`store/request_budget.py`; a purge deletes it)."""
+    return {"pk": f"BUDGET#{data_source_uuid}", "sk": "BUDGET"}
 
 
 def job_key(account_id: str, job_id: str) -> dict[str, Any]:
@@ -69,6 +84,42 @@ class JobStore:
             if source and source.get("status") != "deleting" and source.get("current_job_id"):
                 raise JobRunningError(source["current_job_id"]) from None
             raise NotFoundError("No such data source.") from None
+
+    def create_deleting_source(self, job: Item, deleted_at: str, schedule_shard: str) -> bool:
+        """Erase a source: mark it `deleting` (by and when, the delete job, the scheduler's shard that
+        restarts a lost purge) and create the delete job, in one transaction. False if the source is gone
+        or being deleted already (nothing written)."""
+        account_id, uuid = job["account_id"], job["data_source_uuid"]
+        try:
+            ddb().transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.sources_table,
+                            "Key": source_key(account_id, uuid),
+                            "UpdateExpression": "SET #status = :deleting, deleted_at = :now, deleted_by = :who, "
+                            "delete_job_id = :job, schedule_shard = :purge",
+                            "ConditionExpression": "attribute_exists(pk) AND #status <> :deleting",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": to_item(
+                                {
+                                    ":deleting": "deleting",
+                                    ":now": deleted_at,
+                                    ":who": job["created_by"],
+                                    ":job": job["job_id"],
+                                    ":purge": schedule_shard,
+                                }
+                            ),
+                        }
+                    },
+                    {"Put": self._put(job)},
+                ]
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def get(self, account_id: str, job_id: str) -> Item | None:
         answer = ddb().get_item(TableName=self.table, Key=job_key(account_id, job_id), ConsistentRead=True)
@@ -157,21 +208,56 @@ class JobStore:
         value = {"reason": reason, "until": until} if reason else None
         self.update(account_id, job_id, {"waiting_for": value})
 
-    def work_items(self, job_id: str) -> list[Item]:
-        """The work items of a job (its plan, its partitions' checkpoints, ...), read consistently."""
-        items: list[Item] = []
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": f"JOB#{job_id}"}),
-            "ConsistentRead": True,
+    def for_source(self, data_source_uuid: str) -> list[Item]:
+        """Every job of a source (the `by_source` index, all pages)."""
+        return list(
+            all_items(
+                {
+                    "TableName": self.table,
+                    "IndexName": "by_source",
+                    "KeyConditionExpression": "data_source_uuid = :ds",
+                    "ExpressionAttributeValues": to_item({":ds": data_source_uuid}),
+                }
+            )
+        )
+
+    def delete_source_jobs(self, data_source_uuid: str, keep_job_id: str) -> int:
+        """A purge: delete a source's jobs but `keep_job_id` (the delete job), their work items and the
+        source's request budget, in one series of batch writes. Returns how many jobs went."""
+        keys: list[dict[str, Any]] = []
+        removed = 0
+        for item in self.for_source(data_source_uuid):
+            if item["job_id"] != keep_job_id:
+                keys.append({"pk": item["pk"], "sk": item["sk"]})
+                keys.extend(work_items.keys_of(work_items.of_job(item["job_id"])))
+                removed += 1
+        keys.append(budget_key(data_source_uuid))
+        delete_keys(self.table, keys)
+        return removed
+
+    def commit_with_source(self, source_update: dict[str, Any], account_id: str, job_id: str, ended: Item) -> bool:
+        """A re-sync's switch: the source's half (`SourceStore.commit_and_release_transaction_item`) and the
+        job's end (`ended`, on the condition that the job runs and was not cancelled) in one transaction.
+        False if a condition failed (nothing written)."""
+        names = {f"#e{i}": k for i, k in enumerate(ended)}
+        values = {f":e{i}": v for i, v in enumerate(ended.values())}
+        job_update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": job_key(account_id, job_id),
+                "UpdateExpression": "SET " + ", ".join(f"#e{i} = :e{i}" for i in range(len(ended))),
+                "ConditionExpression": "attribute_not_exists(cancel_requested) AND #status = :running",
+                "ExpressionAttributeNames": {**names, "#status": "status"},
+                "ExpressionAttributeValues": to_item({**values, ":running": "running"}),
+            }
         }
-        while True:
-            answer = ddb().query(**request)
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        try:
+            ddb().transact_write_items(TransactItems=[source_update, job_update])
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            return False
+        return True
 
     def request_cancel(self, account_id: str, job_id: str) -> bool:
         """Flag a running job for cancellation (its workers and its commit check the flag)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from sourcesync.config import get_settings
 from sourcesync.overlays import Overlay
-from sourcesync.store.dynamo import ddb, from_item, is_condition_failure, to_item
+from sourcesync.store.dynamo import all_items, ddb, is_condition_failure, to_item
 from sourcesync.store.sources import source_key
 
 MAX_TRANSACTION = 100
@@ -63,17 +63,12 @@ class OverlayStore:
             "ExpressionAttributeValues": to_item({":pk": f"OV#{account_id}"}),
             "ConsistentRead": True,
         }
-        while True:
-            answer = ddb().query(**request)
-            for raw in answer.get("Items", []):
-                item = from_item(raw)
-                if item["sk"] == "VERSION":
-                    version = int(item["version"])
-                elif item["sk"].startswith("O#"):
-                    overlays.append(Overlay.from_item(item))
-            if "LastEvaluatedKey" not in answer:
-                return Snapshot(overlays, version)
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for item in all_items(request):
+            if item["sk"] == "VERSION":
+                version = int(item["version"])
+            elif item["sk"].startswith("O#"):
+                overlays.append(Overlay.from_item(item))
+        return Snapshot(overlays, version)
 
     def write(
         self,

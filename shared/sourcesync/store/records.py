@@ -29,7 +29,7 @@ from typing import Any
 from sourcesync.config import get_settings
 from sourcesync.ids import record_uuid
 from sourcesync.records import RECORD_MODEL, UUID_PREFIX, AnyRecord, RecordKind
-from sourcesync.store.dynamo import ddb, from_item, to_item
+from sourcesync.store.dynamo import all_items, ddb, from_item, pages, to_item
 
 SHARDS = 16
 GEN_WIDTH = 8
@@ -236,16 +236,22 @@ class RecordStore:
         return StoredRecord(kind, item["u"], item.get("c"), item["g"], decode(kind, item["d"]))
 
     def keys_in(
-        self, pk: str, generation: int | None = None, limit: int = 1000, start: dict[str, Any] | None = None
+        self,
+        pk: str,
+        generation: int | None = None,
+        limit: int = 1000,
+        start: dict[str, Any] | None = None,
+        consistent: bool = True,
     ) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
-        """Keys of one partition (optionally only those written at `generation`), a page at a time."""
+        """Keys of one partition (optionally only those written at `generation`), a page at a time
+        (`consistent=False`: an eventually consistent read, for a purge that reads until nothing is left)."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
             "ProjectionExpression": "pk, sk",
             "Limit": limit,
             "ExpressionAttributeValues": to_item({":pk": pk}),
-            "ConsistentRead": True,
+            "ConsistentRead": consistent,
         }
         if generation is not None:
             request["FilterExpression"] = "g = :g"
@@ -254,6 +260,18 @@ class RecordStore:
             request["ExclusiveStartKey"] = start
         answer = ddb().query(**request)
         return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def delete_generation(self, data_source_uuid: str, generation: int) -> int:
+        """Delete every version written at `generation` (an attempt undone), a page of keys at a time."""
+        deleted = 0
+        for pk in partition_keys(data_source_uuid):
+            start = None
+            while True:
+                keys, start = self.keys_in(pk, generation=generation, start=start)
+                deleted += self.delete(keys)
+                if start is None:
+                    break
+        return deleted
 
     def _query(
         self, pk: str, sk_prefix: str | None = None, after_sk: str | None = None, limit: int | None = None
@@ -268,14 +286,11 @@ class RecordStore:
             condition += " AND sk > :after"
             values[":after"] = after_sk
         request.update(KeyConditionExpression=condition, ExpressionAttributeValues=to_item(values))
-        if limit:
+        if limit:  # one page only
             request["Limit"] = limit
-        while True:
-            answer = ddb().query(**request)
-            yield from (from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer or limit:
-                return
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            yield from (from_item(i) for i in ddb().query(**request).get("Items", []))
+        else:
+            yield from all_items(request)
 
     @staticmethod
     def visible(items: Iterable[dict[str, Any]], view: View) -> list[StoredRecord]:
@@ -310,13 +325,7 @@ class RecordStore:
                 "ExpressionAttributeValues": to_item({":pk": f"R#{data_source_uuid}#K{shard:02d}", ":u": uuid}),
                 "ConsistentRead": True,
             }
-            found: list[dict[str, Any]] = []
-            while True:
-                answer = ddb().query(**request)
-                found.extend(from_item(i) for i in answer.get("Items", []))
-                if "LastEvaluatedKey" not in answer:
-                    return found
-                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            return list(all_items(request))
 
         with ThreadPoolExecutor(8) as pool:
             items = [i for found in pool.map(scan, range(SHARDS)) for i in found if i["k"] == kind.value]
@@ -370,12 +379,7 @@ class RecordStore:
                 "Select": "COUNT",
                 "ExpressionAttributeValues": to_item({":pk": pk}),
             }
-            while True:
-                answer = ddb().query(**request)
-                total += answer["Count"]
-                if "LastEvaluatedKey" not in answer:
-                    break
-                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            total += sum(answer["Count"] for answer in pages(request))
         return total
 
 

@@ -11,8 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sourcesync.aws import client
+from sourcesync.config import get_settings
 from sourcesync.connectors.kit.budget import TOKEN_EPSILON, Clock, RequestBudget, check_bucket
 from sourcesync.connectors.limits import RateLimit
+from sourcesync.store.jobs import budget_key
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class DynamoDBRequestBudget(RequestBudget):
         self.rate = rate
         self.burst = check_bucket(rate, burst)
         self.table_name = table_name
-        self.key = {"pk": {"S": f"BUDGET#{key}"}, "sk": {"S": "BUDGET"}}
+        self.key = {"pk": {"S": budget_key(key)["pk"]}, "sk": {"S": "BUDGET"}}
         self._client = client
         self._client_factory = client_factory
         self._clock = clock
@@ -161,4 +164,17 @@ def shared_budget(
         limit.burst,
         client=client,
         client_factory=client_factory,
+    )
+
+
+def source_budget(
+    rate_limit: RateLimit, requests_per_second: float | None, data_source_uuid: str
+) -> DynamoDBRequestBudget:
+    """The budget every worker of a deployed source shares: `shared_budget` in the jobs table."""
+    return shared_budget(
+        rate_limit,
+        requests_per_second,
+        table_name=get_settings().jobs_table,
+        data_source_uuid=data_source_uuid,
+        client_factory=lambda: client("dynamodb"),
     )

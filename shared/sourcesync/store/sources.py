@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.config import get_settings
-from sourcesync.store.dynamo import Item, ddb, from_item, is_condition_failure, to_item, to_value
+from sourcesync.store.dynamo import Item, all_items, ddb, from_item, is_condition_failure, to_item, to_value
 
 DELETED_STATUSES = ("deleting",)
 
@@ -38,6 +38,10 @@ class SourceStore:
         """The source as stored, whatever its status (callers decide what a deleted one means)."""
         answer = ddb().get_item(TableName=self.table, Key=source_key(account_id, uuid), ConsistentRead=True)
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    def delete(self, account_id: str, uuid: str) -> None:
+        """Remove the source item (a purge's last step)."""
+        ddb().delete_item(TableName=self.table, Key=source_key(account_id, uuid))
 
     def find(self, uuid: str) -> Item | None:
         """A source by uuid in any account (support operations only), through the `by_uuid` index."""
@@ -268,19 +272,14 @@ class SourceStore:
 
     def scheduled(self, shard: str) -> list[Item]:
         """Every source with a schedule in one shard of the sparse `scheduled` index."""
-        items: list[Item] = []
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "scheduled",
-            "KeyConditionExpression": "schedule_shard = :shard",
-            "ExpressionAttributeValues": to_item({":shard": shard}),
-        }
-        while True:
-            answer = ddb().query(**request)
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return self._query_all(
+            {
+                "TableName": self.table,
+                "IndexName": "scheduled",
+                "KeyConditionExpression": "schedule_shard = :shard",
+                "ExpressionAttributeValues": to_item({":shard": shard}),
+            }
+        )
 
     # ------------------------------------------------------------------ the scheduler's queries (perf)
     # The scheduler reads only what changed and what is due, never every scheduled source:
@@ -314,13 +313,7 @@ class SourceStore:
         )
 
     def _query_all(self, request: dict[str, Any]) -> list[Item]:
-        items: list[Item] = []
-        while True:
-            answer = ddb().query(**request)
-            items.extend(from_item(i) for i in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return items
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return list(all_items(request))
 
     def set_next_due(
         self, account_id: str, uuid: str, next_due: str | None, bucket: str, schedule: str, anchor: str

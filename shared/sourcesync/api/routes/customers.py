@@ -35,7 +35,7 @@ def get_customer(uuid: str) -> Response[str]:
 
 @router.post("/v1/customers/merges")
 def merge_customers() -> Response[str]:
-    from sourcesync.services import overlays
+    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
 
     request = parse_body(router, MergeRequest)
     return json_response(200, overlays.merge(principal(router), request, customers.today()))
@@ -43,7 +43,7 @@ def merge_customers() -> Response[str]:
 
 @router.post("/v1/customers/<uuid>/connect_subscriptions")
 def connect_subscriptions(uuid: str) -> Response[str]:
-    from sourcesync.services import overlays
+    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
 
     request = parse_body(router, SubscriptionsRequest)
     return json_response(200, overlays.connect(principal(router), uuid, request, customers.today()))
@@ -51,7 +51,7 @@ def connect_subscriptions(uuid: str) -> Response[str]:
 
 @router.post("/v1/customers/<uuid>/disconnect_subscriptions")
 def disconnect_subscriptions(uuid: str) -> Response[str]:
-    from sourcesync.services import overlays
+    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
 
     request = parse_body(router, SubscriptionsRequest)
     return json_response(200, overlays.disconnect(principal(router), uuid, request, customers.today()))

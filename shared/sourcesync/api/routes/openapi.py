@@ -12,6 +12,6 @@ router = Router()
 
 @router.get("/v1/openapi.json")
 def get_openapi() -> Response[str]:
-    from sourcesync.api.openapi import document
+    from sourcesync.api.openapi import document  # lazily: cold init (the document is built on demand)
 
     return json_response(200, document())

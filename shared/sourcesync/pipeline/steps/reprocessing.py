@@ -7,18 +7,19 @@ from collections import Counter
 from typing import Any
 
 from sourcesync.derived import derive_subscription
-from sourcesync.pipeline.steps import JobContext, _ensure_live, _put_work
+from sourcesync.pipeline.context import JobContext, ensure_live
 from sourcesync.records import InvoiceRecord, RecordKind, SubscriptionRecord
 from sourcesync.services.customers import view_of
+from sourcesync.store import work_items
 from sourcesync.store.records import Version, encode, get_record_store, uuid_for
 from sourcesync.store.sources import get_source_store
 
 
 def reprocess(job: JobContext) -> dict[str, Any]:
-    source = _ensure_live(job)
+    source = ensure_live(job)
     view = view_of(source)
     if view is None:
-        _put_work(job.job_id, "COUNTS", {"counts": {}, "rebuilt": 0})
+        work_items.write(job.job_id, "COUNTS", {"counts": {}, "rebuilt": 0})
         return {"rebuilt": 0}
     store = get_record_store()
     records = store.all_visible(job.data_source_uuid, view)
@@ -29,7 +30,7 @@ def reprocess(job: JobContext) -> dict[str, Any]:
     counts = Counter(r.kind.value for r in records)
     full = {kind.value: counts.get(kind.value, 0) for kind in RecordKind}
     get_source_store().update(job.account_id, job.data_source_uuid, {"counts": full})
-    _put_work(job.job_id, "COUNTS", {"counts": full, "rebuilt": rebuilt})
+    work_items.write(job.job_id, "COUNTS", {"counts": full, "rebuilt": rebuilt})
     return {"rebuilt": rebuilt}
 
 

@@ -1,0 +1,163 @@
+"""`fetch`: one partition's pages, until the time budget; what changed is written, the rest only noted in
+the generation's manifest; a checkpoint (the work item `PART#<partition>`) makes it resumable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sourcesync.clock import now_iso
+from sourcesync.config import get_settings
+from sourcesync.connectors.base import Partition
+from sourcesync.pipeline.context import JobContext, ensure_live
+from sourcesync.records import AnyRecord, RecordKind
+from sourcesync.services import connections
+from sourcesync.store import work_items
+from sourcesync.store.manifests import Entry, Manifest, ManifestStore, get_manifest_store
+from sourcesync.store.records import Version, customer_external_id, encode, get_record_store, uuid_for
+
+WRITE_BATCH = 100
+
+
+@dataclass
+class PartitionRun:
+    job: JobContext
+    partition: dict[str, Any]
+    old: Manifest
+    checkpoint: dict[str, Any]
+    seen: Manifest = field(default_factory=dict)
+    pending: list[Version] = field(default_factory=list)
+    futures: list[Future[int]] = field(default_factory=list)
+    written: int = 0
+
+    @property
+    def kind(self) -> RecordKind:
+        return RecordKind(self.partition["kind"])
+
+
+def version_for(run: PartitionRun, record: AnyRecord, generation: int) -> tuple[str, Entry, Version | None]:
+    job, kind = run.job, run.kind
+    uuid = uuid_for(job.account_id, job.data_source_uuid, kind, record.external_id)
+    owner_external = customer_external_id(kind, record)
+    owner = (
+        None
+        if kind is RecordKind.PLANS or owner_external is None
+        else uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, owner_external)
+    )
+    payload, content_hash = encode(record)
+    previous = run.old.get(uuid)
+    if previous is not None and previous.content_hash == content_hash and previous.customer_uuid == owner:
+        return uuid, previous, None  # unchanged: still valid from its generation, nothing to write
+    version = Version(
+        kind=kind,
+        uuid=uuid,
+        customer_uuid=owner,
+        external_id=record.external_id,
+        generation=generation,
+        record=record,
+        payload=payload,
+        content_hash=content_hash,
+    )
+    return uuid, Entry(content_hash, generation, owner), version
+
+
+def fetch(
+    job: JobContext,
+    partition: dict[str, Any],
+    iterations: int,
+    max_iterations: int,
+    remaining_seconds: Callable[[], float],
+) -> dict[str, Any]:
+    """Fetch pages of one partition until the time budget, writing what changed; checkpoint and return."""
+    settings = get_settings()
+    key = f"PART#{partition['key']}"
+    checkpoint = work_items.read(job.job_id, key) or {
+        "cursor": None,
+        "seq": 0,
+        "done": 0,
+        "finished": False,
+        "kind": partition["kind"],
+        "written": 0,
+        "total": None,
+    }
+    if checkpoint["finished"]:
+        return {"done": True, "iterations": iterations + 1, "yield": False}
+    source = ensure_live(job)
+    assert job.generation is not None
+    connector = connections.connector_for(source)
+    manifests = get_manifest_store()
+    old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
+    run = PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
+    typed_partition = Partition.model_validate(partition)
+    # One page may retry for max_retry_seconds during a provider outage: stop starting pages early enough.
+    reserve = 30.0 + float((source.get("options") or {}).get("max_retry_seconds", 300))
+    budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - reserve))
+    records = get_record_store()
+    # Three threads: this one hashes and checkpoints, one fetches the next page meanwhile (the provider is
+    # never left waiting for us), and two write what changed.
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetcher") as fetcher,
+    ):
+        next_checkpoint = time.monotonic() + settings.checkpoint_seconds
+        cursor, finished = checkpoint["cursor"], False
+        upcoming = fetcher.submit(connector.fetch_page, typed_partition, cursor)
+        while True:
+            page = upcoming.result()
+            if page.next_cursor is not None and time.monotonic() < budget_end:
+                upcoming = fetcher.submit(connector.fetch_page, typed_partition, page.next_cursor)
+            for record in page.records:
+                uuid, entry, version = version_for(run, record, job.generation)
+                run.seen[uuid] = entry
+                if version is not None:
+                    run.pending.append(version)
+            if len(run.pending) >= WRITE_BATCH or page.next_cursor is None:
+                batch, run.pending = run.pending, []
+                run.futures.append(writer.submit(records.write, job.data_source_uuid, batch))
+            cursor, finished = page.next_cursor, page.next_cursor is None
+            if page.total is not None:
+                checkpoint["total"] = page.total
+            now = time.monotonic()
+            if finished or now >= next_checkpoint or now >= budget_end:
+                _checkpoint(run, cursor, finished, manifests)
+                next_checkpoint = now + settings.checkpoint_seconds
+                if finished or now >= budget_end:
+                    break  # a page fetched ahead is dropped: the checkpoint's cursor is before it
+                ensure_live(job)
+    iterations += 1
+    return {"done": finished, "iterations": iterations, "yield": not finished and iterations >= max_iterations}
+
+
+def _checkpoint(run: PartitionRun, cursor: str | None, finished: bool, manifests: ManifestStore) -> None:
+    """Make everything fetched so far durable (writes, manifest chunk), then move the cursor."""
+    if run.pending:
+        run.written += get_record_store().write(run.job.data_source_uuid, run.pending)
+        run.pending = []
+    for future in run.futures:
+        run.written += future.result()
+    run.futures = []
+    job, checkpoint = run.job, run.checkpoint
+    assert job.generation is not None
+    if run.seen:
+        manifests.put_chunk(
+            job.account_id,
+            job.data_source_uuid,
+            job.generation,
+            run.partition["kind"],
+            run.partition["key"],
+            checkpoint["seq"],
+            run.seen,
+        )
+        checkpoint["seq"] += 1
+    checkpoint.update(
+        cursor=cursor,
+        finished=finished,
+        done=checkpoint["done"] + len(run.seen),
+        written=checkpoint["written"] + run.written,
+        updated_at=now_iso(),
+    )
+    work_items.write(job.job_id, f"PART#{run.partition['key']}", checkpoint)
+    run.seen, run.written = {}, 0

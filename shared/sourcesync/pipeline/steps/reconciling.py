@@ -1,0 +1,65 @@
+"""After every partition is fetched: `reconcile` (tombstones for what vanished at the provider, the counts)
+and `apply_overlays` (the policy matrix on the source's manual data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourcesync.pipeline.context import JobContext, ensure_live, set_job
+from sourcesync.records import RecordKind
+from sourcesync.store import work_items
+from sourcesync.store.manifests import get_manifest_store
+from sourcesync.store.records import Version, get_record_store
+
+
+def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Once every partition is fetched: tombstone the records that vanished at the provider, and count."""
+    parts = {
+        item["sk"].removeprefix("PART#"): item
+        for item in work_items.of_job(job.job_id)
+        if item["sk"].startswith("PART#")
+    }
+    if any(not parts.get(p["key"], {}).get("finished") for p in partitions):
+        return {"all_fetched": False}
+    assert job.generation is not None
+    ensure_live(job)
+    manifests, records = get_manifest_store(), get_record_store()
+    counts: dict[str, int] = {}
+    tombstones = 0
+    for kind in sorted({p["kind"] for p in partitions}):
+        new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
+        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
+        vanished = [
+            Version(
+                kind=RecordKind(kind),
+                uuid=uuid,
+                customer_uuid=entry.customer_uuid,
+                external_id="",
+                generation=job.generation,
+                record=None,
+            )
+            for uuid, entry in old.items()
+            if uuid not in new
+        ]
+        tombstones += records.write(job.data_source_uuid, vanished)
+        counts[kind] = len(new)
+        if kind == RecordKind.SUBSCRIPTIONS.value:
+            manifests.put_all_owners(job.account_id, job.data_source_uuid, job.generation, new)
+    work_items.write(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones})
+    return {"all_fetched": True, "vanished": tombstones}
+
+
+def apply_overlays(job: JobContext) -> dict[str, Any]:
+    """Apply the policy matrix to the source's manual data
+    (docs/architecture.md#manual-data-overlays-and-the-policy-matrix)."""
+    # lazily, for cold init: of the workers, only this step needs the manual-data logic
+    from sourcesync.services.overlays import apply_policy_for_resync
+
+    ensure_live(job)
+    set_job(job, {"phase": "applying_overlays"})
+    assert job.generation is not None
+    outcome = apply_policy_for_resync(
+        job.account_id, job.data_source_uuid, job.kind, job.generation, job.job_id, job.customer_uuid
+    )
+    work_items.write(job.job_id, "OVERLAYS", outcome)
+    return {"removed": len(outcome["overlays_removed"]), "orphaned": len(outcome["overlays_orphaned"])}
