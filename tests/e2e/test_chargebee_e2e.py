@@ -148,7 +148,7 @@ def test_the_policy_matrix_with_the_real_connector(
     stack: dict[str, Any], api: Client, system: str, connections: str
 ) -> None:
     """Merges and MRR edits are kept by both; connected subscriptions are kept by `chargebee` and removed by
-    `chargebee_v1` (SPEC's group for each), by a source re-sync and by a customer re-sync; an overlay
+    `chargebee_v1` (the policy matrix's group for each), by a source re-sync and by a customer re-sync; an overlay
     whose records vanished at the provider is kept and reported orphaned."""
     seeded, admin, tenant = seed(stack, system)
     # customer 3 gets a second subscription, so that two of its subscriptions can be connected

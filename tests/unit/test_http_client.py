@@ -22,7 +22,8 @@ from sourcesync.connectors.errors import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from sourcesync.connectors.http import (
+from sourcesync.connectors.kit.budget import InProcessTokenBucket
+from sourcesync.connectors.kit.http import (
     REDACTED,
     ErrorPolicy,
     HttpClient,
@@ -31,7 +32,6 @@ from sourcesync.connectors.http import (
     parse_retry_after,
     redact_headers,
 )
-from sourcesync.connectors.kit.budget import InProcessTokenBucket
 
 BASE = "https://api.provider.test"
 SECRET = "sk_test_51SecretValueThatMustNeverLeak"
@@ -354,7 +354,7 @@ def test_credentials_never_appear_in_logs_or_errors(fake_time: FakeTime, caplog:
     client = make_client(fake_time, max_retry_seconds=0.0)
     errors: list[Exception] = []
     # the client's logger sits under the product's "sourcesync" logger, whose level Powertools sets
-    with caplog.at_level(logging.DEBUG, logger="sourcesync.connectors.http"):
+    with caplog.at_level(logging.DEBUG, logger="sourcesync.connectors.kit.http"):
         client.get_json("/v1/ok")
         make_client(fake_time).get_json("/v1/flaky")
         for path in ("/v1/bad", "/v1/denied", "/v1/down"):

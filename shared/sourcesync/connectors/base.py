@@ -11,7 +11,6 @@ adding one.
 
 from __future__ import annotations
 
-from sourcesync.connectors.http import ErrorPolicy, Params, ParamValue, RetryPolicy
 from sourcesync.connectors.kit.auth import (
     Auth,
     BasicAuth,
@@ -24,6 +23,7 @@ from sourcesync.connectors.kit.auth import (
 from sourcesync.connectors.kit.budget import InProcessTokenBucket, RequestBudget
 from sourcesync.connectors.kit.decoders import xml_decoder
 from sourcesync.connectors.kit.graphql import GraphQLCursorPagination
+from sourcesync.connectors.kit.http import ErrorPolicy, Params, ParamValue, RetryPolicy
 from sourcesync.connectors.kit.options import ConnectorOptions
 from sourcesync.connectors.kit.pagination import (
     CursorPagination,

@@ -40,9 +40,9 @@ from sourcesync.connectors.base import (
     Stream,
 )
 from sourcesync.connectors.errors import ProviderNotFoundError, ProviderResponseError
-from sourcesync.connectors.http import ErrorPolicy
 from sourcesync.connectors.kit.envelope import EnvelopeCursorPagination
 from sourcesync.connectors.kit.fields import currency, dig, first, integer, required_ts, ts
+from sourcesync.connectors.kit.http import ErrorPolicy
 from sourcesync.connectors.limits import PROVIDER_RATE_LIMITS
 from sourcesync.records import (
     CustomerRecord,

@@ -34,8 +34,8 @@ from sourcesync.connectors.base import (
     RequestSpec,
     Stream,
 )
-from sourcesync.connectors.http import ErrorPolicy
 from sourcesync.connectors.kit.fields import currency, first, integer, ref_id, required_ts, ts
+from sourcesync.connectors.kit.http import ErrorPolicy
 from sourcesync.connectors.limits import PROVIDER_RATE_LIMITS
 from sourcesync.records import (
     CustomerRecord,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sourcesync.connectors.errors import ProviderResponseError
-from sourcesync.connectors.http import ParamValue
 from sourcesync.connectors.kit.fields import dig, integer
+from sourcesync.connectors.kit.http import ParamValue
 from sourcesync.connectors.kit.pagination import Headers, PageRequest, Pagination, RawPage, items_at
 
 

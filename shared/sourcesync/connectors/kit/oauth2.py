@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sourcesync.connectors.errors import CredentialsInvalidError, ProviderRequestError
-from sourcesync.connectors.http import HttpClient
 from sourcesync.connectors.kit.auth import OAuth2Auth
+from sourcesync.connectors.kit.http import HttpClient
 
 
 def request_token(

@@ -21,8 +21,8 @@ from typing import Any
 import requests.utils
 
 from sourcesync.connectors.errors import ConnectorConfigError, ProviderResponseError
-from sourcesync.connectors.http import ParamValue
 from sourcesync.connectors.kit.fields import dig, integer
+from sourcesync.connectors.kit.http import ParamValue
 
 JsonObject = dict[str, Any]
 Headers = Mapping[str, str]

@@ -32,9 +32,9 @@ from sourcesync.connectors.errors import (
     ProviderResponseError,
     RecordMappingError,
 )
-from sourcesync.connectors.http import HttpClient, Params, ParamValue, Redactor, RetryPolicy
 from sourcesync.connectors.kit.auth import OAuth2Auth, TokenStore
 from sourcesync.connectors.kit.budget import Clock, InProcessTokenBucket, RequestBudget, Sleep
+from sourcesync.connectors.kit.http import HttpClient, Params, ParamValue, Redactor, RetryPolicy
 from sourcesync.connectors.kit.oauth2 import request_token
 from sourcesync.connectors.kit.options import ConnectorOptions
 from sourcesync.connectors.kit.pagination import JsonObject

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sourcesync.connectors.errors import ConnectorConfigError
-from sourcesync.connectors.http import ParamValue
+from sourcesync.connectors.kit.http import ParamValue
 from sourcesync.connectors.kit.pagination import Headers, PageRequest, Pagination, RawPage
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sourcesync.connectors.errors import ConnectorConfigError, CredentialsInvalidError
-from sourcesync.connectors.http import ErrorPolicy
 from sourcesync.connectors.kit.auth import Auth
+from sourcesync.connectors.kit.http import ErrorPolicy
 from sourcesync.connectors.kit.pagination import Pagination
 from sourcesync.connectors.kit.partitions import CreatedWindows
 from sourcesync.connectors.kit.streams import RequestSpec, Stream

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sourcesync.connectors.http import Decoder, Params, ParamValue
+from sourcesync.connectors.kit.http import Decoder, Params, ParamValue
 from sourcesync.connectors.kit.pagination import JsonObject, Pagination
 from sourcesync.records import AnyRecord, RecordKind
 
