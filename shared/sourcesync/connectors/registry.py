@@ -19,6 +19,7 @@ from sourcesync.connectors.kit.budget import RequestBudget
 #: the Import API); the other systems of `systems.System` get a row when their connector is written.
 CONNECTOR_MODULES: Mapping[str, str] = {
     "stripe": "sourcesync.connectors.stripe",
+    "braintree": "sourcesync.connectors.braintree",
 }
 
 

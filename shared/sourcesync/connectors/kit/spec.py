@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sourcesync.connectors.errors import ConnectorConfigError, CredentialsInvalidError
-from sourcesync.connectors.http import ErrorPolicy
+from sourcesync.connectors.http import Decoder, ErrorPolicy
 from sourcesync.connectors.kit.auth import Auth
 from sourcesync.connectors.kit.pagination import Pagination
 from sourcesync.connectors.kit.partitions import CreatedWindows
@@ -73,6 +73,7 @@ class ConnectorSpec:
     windows: CreatedWindows | None = None
     settings: Mapping[str, ConnectionSetting] = field(default_factory=dict)
     settings_headers: Mapping[str, str] = field(default_factory=dict)
+    decoder: Decoder | None = None  # every answer's decoder (default JSON; a stream's own wins)
 
     def base_url(self, credentials: Mapping[str, Any]) -> str:
         """`api_base` with its fields filled from the validated connection settings."""
