@@ -20,6 +20,7 @@ from sourcesync.connectors.kit.budget import RequestBudget
 CONNECTOR_MODULES: Mapping[str, str] = {
     "stripe": "sourcesync.connectors.stripe",
     "braintree": "sourcesync.connectors.braintree",
+    "paypal": "sourcesync.connectors.paypal",
 }
 
 

@@ -242,6 +242,8 @@ class Connector:
             return self._authorized(lambda: self._fetch_customer(external_id))
 
     def _fetch_customer(self, external_id: str) -> list[AnyRecord]:
+        if self.spec.customer_fetcher is not None and external_id:
+            return list(self.spec.customer_fetcher(self, external_id))
         if self.spec.customer_path is None:
             raise ConnectorConfigError(f"{self.spec.system} cannot fetch one customer", system=self.spec.system)
         if not external_id:
