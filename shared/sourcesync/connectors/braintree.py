@@ -220,7 +220,7 @@ def map_plan(obj: JsonObject, ctx: MappingContext) -> list[PlanRecord]:
 #: Transaction statuses: money moved (or is moving), or the attempt failed. Others (authorized,
 #: authorizing, voided, authorization_expired) moved nothing yet and give no record.
 SUCCESSFUL = {"settled", "settling", "submitted_for_settlement", "settlement_pending", "settlement_confirmed"}
-FAILED = {"processor_declined", "gateway_rejected", "failed", "settlement_declined"}
+FAILED = {"processor_declined", "gateway_rejected", "failed", "settlement_declined", "settlement_failed"}
 
 
 def _transaction_customer(obj: JsonObject) -> str | None:
