@@ -544,6 +544,11 @@ def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[
                 )
 
 
+#: The emulator has no request limit: a demo source lifts the default budget (5/s) so that imports
+#: and the benchmark measure the connector, not the budget.
+LOCAL_RATE = 200.0
+
+
 def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
     """A demo business for the public key `tenant`; the credentials and options of a source for it."""
     admin = EmulatorAdmin(base_url)
@@ -559,7 +564,7 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
             "private_key": private_key,
             "environment": "sandbox",
         },
-        "options": {"api_base": f"{base_url}/merchants/{MERCHANT_ID}"},
+        "options": {"api_base": f"{base_url}/merchants/{MERCHANT_ID}", "requests_per_second": LOCAL_RATE},
     }
 
 

@@ -445,6 +445,11 @@ def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[
                 )
 
 
+#: The emulator has no request limit: a demo source lifts the default budget (5/s) so that imports
+#: and the benchmark measure the connector, not the budget.
+LOCAL_RATE = 200.0
+
+
 def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
     """A demo business for the client id `tenant`; the credentials and options of a source for it."""
     admin = EmulatorAdmin(base_url)
@@ -455,7 +460,7 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
         admin.put(tenant, collection_name, object_id, obj)
     return {
         "credentials": {"client_id": tenant, "client_secret": secret, "environment": "sandbox"},
-        "options": {"api_base": base_url},
+        "options": {"api_base": base_url, "requests_per_second": LOCAL_RATE},
     }
 
 
