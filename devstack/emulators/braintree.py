@@ -470,7 +470,7 @@ def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[
     """(collection, id, object) of a demo business: plans; per customer a card, a subscription, its
     charges; every fifth cancelled, every seventh with a failed charge, every ninth with a refund."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    start = now - timedelta(days=400)
+    start = now - timedelta(days=58)  # every customer's last charge covers today: its MRR is current
     for plan_id, name, price, months in PLANS:
         yield (
             "plans",
@@ -479,7 +479,7 @@ def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[
         )
     counter = itertools.count(1)
     for n in range(1, customers + 1):
-        created = start + timedelta(days=n % 300, minutes=n)
+        created = start + timedelta(days=n % 27, minutes=n)
         cid = f"cust{n:05d}"
         customer = customer_object(
             cid,

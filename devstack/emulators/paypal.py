@@ -109,6 +109,9 @@ class PayPalEmulator(ProviderEmulator):
         try:
             if path == "/v1/billing/plans":
                 return self._plans(request, data)
+            if path.startswith("/v1/billing/plans/") and path.count("/") == 4:
+                plan = data.collection("plans").get(path.rsplit("/", 1)[1])
+                return Response(200, plan) if plan is not None else paypal_error(404, "INVALID_RESOURCE_ID")
             if path == "/v1/billing/subscriptions":
                 return self._subscriptions(request, data)
             if path.startswith("/v1/billing/subscriptions/") and path.count("/") == 4:
@@ -377,10 +380,10 @@ PLANS = (
 
 
 def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(collection, id, object): plans; per customer a subscription and its payments in the last year;
+    """(collection, id, object): plans; per customer a subscription and its payments of the last two months;
     every fifth cancelled, every seventh with a denied payment, every ninth with a refund."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    start = now - timedelta(days=330)
+    start = now - timedelta(days=58)  # every customer's last payment covers today: its MRR is current
     for plan_id, name, price, unit, count in PLANS:
         yield (
             "plans",
@@ -389,7 +392,7 @@ def demo_objects(customers: int, now: datetime | None = None) -> Iterator[tuple[
         )
     serial = itertools.count(1)
     for n in range(1, customers + 1):
-        created = start + timedelta(days=n % 250, minutes=n)
+        created = start + timedelta(days=n % 27, minutes=n)
         plan_id, _, price, unit, _ = PLANS[n % len(PLANS)]
         sid, payer = f"I-EMU{n:08d}", f"PAYER{n:08d}"
         person = {"given_name": "Demo", "surname": f"Customer {n}", "email": f"demo{n}@example.com"}

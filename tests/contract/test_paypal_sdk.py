@@ -184,6 +184,7 @@ def test_plans_both_representations_are_plan_collections(paypal: dict[str, Any])
     check(full, "PlanCollection")
     assert full["plans"][0]["billing_cycles"] and full["total_pages"] == 2
     check(_get(paypal, "/v1/billing/plans", page_size=20, page=1), "PlanCollection")
+    check(_get(paypal, "/v1/billing/plans/P-YEARLY000001"), "BillingPlan")
 
 
 def test_subscriptions_per_plan_and_by_id(paypal: dict[str, Any]) -> None:

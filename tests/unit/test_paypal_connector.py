@@ -139,6 +139,13 @@ def test_every_record_kind_is_mapped(url: str) -> None:
     assert len(invoices) == len(payments)
     line = invoices[0].line_items[0]
     assert line.type == "subscription" and line.subscription_external_id == invoices[0].customer_external_id
+    # the line names the subscription's plan and covers one of its billing periods from the payment
+    yearly = next(i for i in invoices if i.customer_external_id == "I-EMU00000002").line_items[0]
+    assert yearly.plan_external_id == "P-YEARLY000001" and yearly.service_period_start is not None
+    assert yearly.service_period_end == yearly.service_period_start.replace(year=yearly.service_period_start.year + 1)
+    monthly = next(i for i in invoices if i.customer_external_id == "I-EMU00000001").line_items[0]
+    assert monthly.plan_external_id == "P-PRO000000001" and monthly.service_period_end is not None
+    assert 28 <= (monthly.service_period_end - monthly.service_period_start).days <= 31  # type: ignore[operator]
     transactions, _ = _all(connector, RecordKind.TRANSACTIONS)
     assert all(isinstance(t, TransactionRecord) for t in transactions)
     refunds = [t for t in transactions if t.type == "refund"]

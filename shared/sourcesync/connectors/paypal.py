@@ -11,10 +11,12 @@ subscription (`paypal_reference_id_type` `SUB`) stands for one invoice and is it
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from sourcesync.connectors.base import (
     ConnectionSetting,
@@ -163,20 +165,31 @@ _UNITS: dict[str, Literal["day", "week", "month", "year"]] = {
 }
 
 
-def map_plan(obj: JsonObject, ctx: MappingContext) -> list[PlanRecord]:
+def _regular(obj: JsonObject) -> JsonObject:
     cycles = [c for c in obj.get("billing_cycles") or [] if isinstance(c, dict)]
     regular = next((c for c in cycles if c.get("tenure_type") == "REGULAR"), None)
     if regular is None:
         raise ValueError("a plan without a regular billing cycle")
+    return regular
+
+
+def _regular_cycle(plan: JsonObject) -> tuple[str, int]:
+    """A plan's regular billing interval: (`day`|`week`|`month`|`year`, count)."""
+    regular = _regular(plan)
     unit = _UNITS.get(str(dig(regular, "frequency.interval_unit")))
     if unit is None:
         raise ValueError(f"unknown interval unit {dig(regular, 'frequency.interval_unit')!r}")
-    price = dig(regular, "pricing_scheme.fixed_price")
+    return unit, int(dig(regular, "frequency.interval_count") or 1)
+
+
+def map_plan(obj: JsonObject, ctx: MappingContext) -> list[PlanRecord]:
+    unit, count = _regular_cycle(obj)
+    price = dig(_regular(obj), "pricing_scheme.fixed_price")
     return [
         PlanRecord(
             external_id=str(obj["id"]),
             name=obj.get("name") or str(obj["id"]),
-            interval_count=int(dig(regular, "frequency.interval_count") or 1),
+            interval_count=count,
             interval_unit=unit,
             currency=currency(dig(price, "currency_code")) if isinstance(price, dict) else None,
             amount_in_cents=cents(dig(price, "value")) if isinstance(price, dict) else None,  # None: tiered
@@ -211,7 +224,52 @@ def _subscription_payment(info: JsonObject) -> bool:
     )
 
 
+#: Per connector (one worker): subscription id -> its plan id, and plan id -> its regular cycle; read once
+#: each, so that an invoice line names its plan and covers one billing period.
+_KNOWN: WeakKeyDictionary[object, dict[str, Any]] = WeakKeyDictionary()
+
+
+def _plan_cycle(ctx: MappingContext, plan_id: str) -> tuple[str, int] | None:
+    known = _KNOWN.setdefault(ctx, {})
+    key = f"plan:{plan_id}"
+    if key not in known:
+        try:
+            plan = ctx.get_json(f"/v1/billing/plans/{quote(plan_id, safe='')}")
+        except ProviderNotFoundError:
+            plan = None
+        known[key] = _regular_cycle(plan) if isinstance(plan, dict) else None
+    cycle: tuple[str, int] | None = known[key]
+    return cycle
+
+
+def _subscription_plan(ctx: MappingContext, subscription_id: str) -> str | None:
+    known = _KNOWN.setdefault(ctx, {})
+    key = f"subscription:{subscription_id}"
+    if key not in known:
+        try:
+            subscription = ctx.get_json(f"/v1/billing/subscriptions/{quote(subscription_id, safe='')}")
+        except ProviderNotFoundError:
+            subscription = None
+        known[key] = subscription.get("plan_id") if isinstance(subscription, dict) else None
+    plan_id: str | None = known[key]
+    return plan_id
+
+
+def _add_interval(moment: datetime, unit: str, count: int) -> datetime:
+    if unit == "day":
+        return moment + timedelta(days=count)
+    if unit == "week":
+        return moment + timedelta(weeks=count)
+    months = count * (12 if unit == "year" else 1)
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
 def map_invoice(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRecord]:
+    """A subscription payment: the invoice it stands for, with one line for the subscription's plan over
+    one billing period from the payment (the plan's regular cycle; read once per subscription and plan)."""
     info = _info(obj)
     if not _subscription_payment(info) or info.get("transaction_status") not in _RESULTS:
         return []
@@ -220,17 +278,23 @@ def map_invoice(obj: JsonObject, ctx: MappingContext) -> list[InvoiceRecord]:
     if amount is None or code is None:
         raise ValueError("a payment without an amount or currency")
     subscription = str(info["paypal_reference_id"])
+    paid = required_ts(info.get("transaction_initiation_date"), "transaction_initiation_date")
+    plan_id = _subscription_plan(ctx, subscription)
+    cycle = _plan_cycle(ctx, plan_id) if plan_id else None
     return [
         InvoiceRecord(
             external_id=str(info["transaction_id"]),
             customer_external_id=subscription,
-            date=required_ts(info.get("transaction_initiation_date"), "transaction_initiation_date"),
+            date=paid,
             currency=code,
             line_items=(
                 LineItem(
                     external_id=str(info["transaction_id"]),
                     type="subscription",
                     subscription_external_id=subscription,
+                    plan_external_id=plan_id,
+                    service_period_start=paid if cycle else None,
+                    service_period_end=_add_interval(paid, *cycle) if cycle else None,
                     amount_in_cents=amount,
                     description=info.get("transaction_subject") or None,
                 ),
