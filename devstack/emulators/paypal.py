@@ -470,7 +470,8 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
 def plain_fetch(base_url: str, credentials: Mapping[str, Any]) -> int:
     """Every list the connector reads, with plain `requests`: a token; plans (read three times by the
     connector: plans, and per plan the subscriptions for customers and for subscriptions); the
-    transaction search window by window over three years (read twice: invoices and transactions)."""
+    transaction search window by window over three years (read twice: invoices and transactions); each
+    paying subscription and its plan once (an invoice line's plan and period)."""
     session = requests.Session()
     token = session.post(
         f"{base_url}/v1/oauth2/token",
@@ -510,6 +511,7 @@ def plain_fetch(base_url: str, credentials: Mapping[str, Any]) -> int:
             page += 1
     now = int(datetime.now(UTC).timestamp())
     day = 86_400
+    subscriptions: set[str] = set()
     for _ in range(2):
         start = now - 3 * 365 * day
         start -= start % day
@@ -528,8 +530,16 @@ def plain_fetch(base_url: str, credentials: Mapping[str, Any]) -> int:
                     },
                 )
                 count += len(body["transaction_details"])
+                subscriptions |= {
+                    t["transaction_info"]["paypal_reference_id"]
+                    for t in body["transaction_details"]
+                    if t["transaction_info"].get("paypal_reference_id_type") == "SUB"
+                }
                 if page >= body["total_pages"]:
                     break
                 page += 1
             start += 31 * day
+    # an invoice line's plan and period: each paying subscription, then each of their plans, once
+    plans = {get(f"/v1/billing/subscriptions/{sid}", {})["plan_id"] for sid in sorted(subscriptions)}
+    count += len(subscriptions) + sum(1 for plan_id in sorted(plans) if get(f"/v1/billing/plans/{plan_id}", {}))
     return count
