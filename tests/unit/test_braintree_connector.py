@@ -15,8 +15,8 @@ from devstack.emulators import braintree as emulator
 from devstack.emulators.base import EmulatorAdmin, serve_in_thread
 from sourcesync.connectors import braintree
 from sourcesync.connectors.base import Connector, Partition
-from sourcesync.connectors.errors import CredentialsInvalidError, ProviderUnavailableError
-from sourcesync.connectors.kit.id_search import IdSearchPagination
+from sourcesync.connectors.errors import CredentialsInvalidError, ProviderResponseError, ProviderUnavailableError
+from sourcesync.connectors.kit.id_search import IdSearchPagination, typed_xml_decoder
 from sourcesync.connectors.registry import build_connector
 from sourcesync.records import (
     CustomerRecord,
@@ -239,3 +239,30 @@ def test_created_windows_against_the_real_api_and_one_partition_per_kind_against
     }
     emulated = build_connector("braintree", credentials, {"api_base": "http://127.0.0.1:1/braintree/merchants/m1"})
     assert len(emulated.plan_partitions()) == 5
+
+
+def test_typed_xml_reads_types_lists_and_nil_and_refuses_unsafe_xml() -> None:
+    decode = typed_xml_decoder()
+    body = decode(
+        b'<?xml version="1.0"?><customers type="collection"><customer><id>c1</id>'
+        b'<n type="integer">7</n><ok type="boolean">true</ok><gone nil="true"/><price>9.50</price>'
+        b'<credit-cards type="array"><credit-card><token>t</token></credit-card></credit-cards>'
+        b"</customer></customers>"
+    )
+    one = body["customers"]["customer"]
+    assert one == {"id": "c1", "n": 7, "ok": True, "gone": None, "price": "9.50", "credit_cards": [{"token": "t"}]}
+    two = decode(b"<customers><customer><id>a</id></customer><customer><id>b</id></customer></customers>")
+    assert two["customers"]["customer"] == [{"id": "a"}, {"id": "b"}]
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><x>&b;</x>'
+    with pytest.raises(ValueError, match="not readable XML"):
+        decode(bomb)
+    with pytest.raises(ValueError):
+        decode(b'<x type="integer">seven</x>')
+
+
+def test_an_answer_that_is_not_xml_is_a_provider_response_error(url: str) -> None:
+    seeded = _seed(url, "bt-notxml", 1)
+    connector = _connector(seeded)
+    connector.http.base_url = connector.http.base_url.replace("/braintree/merchants/demomerchant", "/_health")
+    with pytest.raises(ProviderResponseError):
+        connector.fetch_page(Partition(kind=RecordKind.PLANS, key="plans"))

@@ -322,7 +322,7 @@ SPEC = ConnectorSpec(
         CUSTOMERS: Stream(
             CUSTOMERS, "/customers", map_customer, pagination=_search("customers.customer"), created_filter=_CREATED
         ),
-        PLANS: Stream(PLANS, "/plans", map_plan, pagination=WholeListPagination("plans")),
+        PLANS: Stream(PLANS, "/plans/", map_plan, pagination=WholeListPagination("plans")),
         SUBSCRIPTIONS: Stream(
             SUBSCRIPTIONS,
             "/customers",
@@ -349,7 +349,7 @@ SPEC = ConnectorSpec(
             customer_param="customer_id",
         ),
     },
-    check_credentials=RequestSpec("/plans"),
+    check_credentials=RequestSpec("/plans/"),  # the path the SDK uses
     rate_limit=PROVIDER_RATE_LIMITS["braintree"],
     error_policy=ErrorPolicy(request_id_header="X-Request-Id"),
     customer_path="/customers/{id}",

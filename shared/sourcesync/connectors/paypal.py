@@ -12,6 +12,7 @@ subscription (`paypal_reference_id_type` `SUB`) stands for one invoice and is it
 from __future__ import annotations
 
 import calendar
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -227,10 +228,16 @@ def _subscription_payment(info: JsonObject) -> bool:
 #: Per connector (one worker): subscription id -> its plan id, and plan id -> its regular cycle; read once
 #: each, so that an invoice line names its plan and covers one billing period.
 _KNOWN: WeakKeyDictionary[object, dict[str, Any]] = WeakKeyDictionary()
+_KNOWN_LOCK = threading.Lock()
+
+
+def _known(ctx: MappingContext) -> dict[str, Any]:
+    with _KNOWN_LOCK:  # connectors of several threads share the mapping
+        return _KNOWN.setdefault(ctx, {})
 
 
 def _plan_cycle(ctx: MappingContext, plan_id: str) -> tuple[str, int] | None:
-    known = _KNOWN.setdefault(ctx, {})
+    known = _known(ctx)
     key = f"plan:{plan_id}"
     if key not in known:
         try:
@@ -243,7 +250,7 @@ def _plan_cycle(ctx: MappingContext, plan_id: str) -> tuple[str, int] | None:
 
 
 def _subscription_plan(ctx: MappingContext, subscription_id: str) -> str | None:
-    known = _KNOWN.setdefault(ctx, {})
+    known = _known(ctx)
     key = f"subscription:{subscription_id}"
     if key not in known:
         try:

@@ -242,12 +242,12 @@ class Connector:
             return self._authorized(lambda: self._fetch_customer(external_id))
 
     def _fetch_customer(self, external_id: str) -> list[AnyRecord]:
-        if self.spec.customer_fetcher is not None and external_id:
+        if not external_id:
+            raise ConnectorConfigError("a customer's external id is required", system=self.spec.system)
+        if self.spec.customer_fetcher is not None:  # a provider without a customer endpoint (PayPal)
             return list(self.spec.customer_fetcher(self, external_id))
         if self.spec.customer_path is None:
             raise ConnectorConfigError(f"{self.spec.system} cannot fetch one customer", system=self.spec.system)
-        if not external_id:
-            raise ConnectorConfigError("a customer's external id is required", system=self.spec.system)
         try:
             obj = self.http.request(
                 self.spec.customer_path.format(id=quote(external_id, safe="")), decode=self.spec.decoder
