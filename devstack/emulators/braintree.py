@@ -173,9 +173,7 @@ class BraintreeEmulator(ProviderEmulator):
         headers = dict(XML)
         if retry_after is not None:
             headers["Retry-After"] = str(int(retry_after) if float(retry_after).is_integer() else retry_after)
-        if status == 404:
-            return Response(404, b"", headers)
-        # Braintree's gateway answers errors other than validation (422) without an XML body of its own.
+        # Braintree's gateway answers errors other than validation (422) without a body of its own.
         return Response(status, b"", headers)
 
     def handle(self, request: Request, data: TenantData) -> Response:

@@ -195,8 +195,15 @@ def run_story(api: Client, aws: Callable[[str], Any], provider: Provider) -> Non
     finished = api.wait_for_job(job["id"], timeout=120)
     assert finished["status"] == "succeeded", finished
     assert second in {i["external_id"] for i in _customer(api, uuid, provider.customer_id(4))["invoices"]}
+    assert finished["result"]["overlays_removed"] == [] and finished["result"]["overlays_orphaned"] == []
     final = _snapshot(api, uuid)
     assert final == after and bystander_name not in {name for name, _ in final.values()}
+    # The customer scope of the matrix: re-syncing the customer whose subscription has the MRR edit keeps it
+    job = api.ok("POST", f"/v1/data_sources/{uuid}/customers/{three['uuid']}/resync", status=202)
+    finished = api.wait_for_job(job["id"], timeout=120)
+    assert finished["status"] == "succeeded", finished
+    assert finished["result"]["overlays_removed"] == []
+    assert _snapshot(api, uuid)[three["uuid"]] == (before[three["uuid"]][0], 1234)
 
     # Delete: gone at once, then purged
     deleted = api.ok("DELETE", f"/v1/data_sources/{uuid}", status=202)
