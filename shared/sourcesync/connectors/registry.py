@@ -18,9 +18,9 @@ from sourcesync.connectors.kit.budget import RequestBudget
 #: system id -> module whose `SPEC` describes it. `custom` has none by design (data is pushed through
 #: the Import API); the other systems of `systems.System` get a row when their connector is written.
 CONNECTOR_MODULES: Mapping[str, str] = {
-    "stripe": "sourcesync.connectors.stripe",
     "braintree": "sourcesync.connectors.braintree",
     "paypal": "sourcesync.connectors.paypal",
+    "stripe": "sourcesync.connectors.stripe",
 }
 
 
