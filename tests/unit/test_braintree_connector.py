@@ -219,7 +219,10 @@ def test_search_body_windows_and_filters() -> None:
         {"created_at[min]": 1704067200, "created_at[before]": 1711929600, "type[in]": "sale", "customer_id": "c1"},
         ["a", "b"],
     ).decode()
-    assert "<created-at><min>2024-01-01T00:00:00Z</min><max>2024-03-31T23:59:59Z</max></created-at>" in body
+    assert (
+        '<created-at><min type="datetime">2024-01-01T00:00:00Z</min>'
+        '<max type="datetime">2024-03-31T23:59:59Z</max></created-at>'
+    ) in body
     assert '<type type="array"><item>sale</item></type>' in body and "<customer-id><is>c1</is></customer-id>" in body
     assert '<ids type="array"><item>a</item><item>b</item></ids>' in body
     with pytest.raises(ValueError):
@@ -266,3 +269,23 @@ def test_an_answer_that_is_not_xml_is_a_provider_response_error(url: str) -> Non
     connector.http.base_url = connector.http.base_url.replace("/braintree/merchants/demomerchant", "/_health")
     with pytest.raises(ProviderResponseError):
         connector.fetch_page(Partition(kind=RecordKind.PLANS, key="plans"))
+
+
+def test_creation_windows_against_the_emulator_read_every_object_once(url: str) -> None:
+    connector = _connector(_seed(url, "bt-windows", 8), partitioning="created_windows")
+    partitions = [p for p in connector.plan_partitions() if p.kind is RecordKind.TRANSACTIONS]
+    assert len(partitions) > 10
+    # one charge exactly on the edge between two windows: it belongs to the later one only
+    edge = datetime.fromtimestamp(int(partitions[-1].params["created_at[min]"]), UTC)
+    admin = EmulatorAdmin(url)
+    customer = admin.list("bt-windows", "customers")[0]
+    admin.put(
+        "bt-windows",
+        "transactions",
+        "txedge",
+        emulator.transaction_object("txedge", customer=customer, amount="1.00", currency="USD", created=edge),
+    )
+    seen = [r.external_id for p in partitions for page in connector.iter_pages(p) for r in page.records]
+    stored = EmulatorAdmin(url).list("bt-windows", "transactions")
+    assert sorted(seen) == sorted(t["id"] for t in stored)  # the windows' ranges meet, never overlap
+    assert seen.count("txedge") == 1

@@ -63,8 +63,8 @@ PAYMENT_METHOD_LISTS = (
 )
 
 
-def _search_time(unix: int) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _search_time(unix: int) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)  # sent as `type="datetime"`, as the SDK sends it
 
 
 def search_body(params: Mapping[str, ParamValue], ids: list[str] | None) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
@@ -170,7 +171,7 @@ def typed_xml_decoder() -> Decoder:
 
 def xml_body(value: Any, root: str) -> bytes:
     """`value` as typed XML under `root` (underscores in names become dashes; lists are arrays of
-    `item`; True/False booleans; ints integers; None nil)."""
+    `item`; True/False booleans; ints integers; datetimes datetimes, in UTC; None nil)."""
     return ("<?xml version='1.0' encoding='UTF-8'?>" + _node(root, value)).encode("utf-8")
 
 
@@ -182,6 +183,8 @@ def _node(name: str, value: Any) -> str:
         return f'<{tag} type="array">' + "".join(_node("item", v) for v in value) + f"</{tag}>"
     if isinstance(value, bool):
         return f'<{tag} type="boolean">{str(value).lower()}</{tag}>'
+    if isinstance(value, datetime):
+        return f'<{tag} type="datetime">{value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}</{tag}>'
     if isinstance(value, int):
         return f'<{tag} type="integer">{value}</{tag}>'
     if value is None:
