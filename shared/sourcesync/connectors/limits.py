@@ -48,6 +48,10 @@ PROVIDER_RATE_LIMITS: dict[str, RateLimit] = {
     "chargebee_v1": RateLimit(2.0, 2.0, "150-3,500/min by plan"),
     # recurly.com/developers/api/v2021-02-25 ("Rate limits"): 1,000 GET requests a minute.
     "recurly": RateLimit(13.0, 5.0, "1,000 GET/min"),
+    # Braintree publishes no figure, only 429 TooManyRequestsError (developer docs: "Exceptions", Python SDK).
+    "braintree": RateLimit(5.0, 3.0, "none published; 429 when too many"),
+    # PayPal publishes no figure either: 429 RATE_LIMIT_REACHED (developer docs: "Rate limiting guidelines").
+    "paypal": RateLimit(5.0, 3.0, "none published; 429 RATE_LIMIT_REACHED"),
     "paddle": RateLimit(3.0, 2.0, "240/min per IP"),
     "hubspot": RateLimit(8.0, 4.0, "100-190 per 10 s"),
     "intercom": RateLimit(130.0, 10.0, "10,000/min"),

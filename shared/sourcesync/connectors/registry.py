@@ -18,6 +18,8 @@ from sourcesync.connectors.kit.budget import RequestBudget
 #: system id -> module whose `SPEC` describes it. `custom` has none by design (data is pushed through
 #: the Import API); the other systems of `systems.System` get a row when their connector is written.
 CONNECTOR_MODULES: Mapping[str, str] = {
+    "braintree": "sourcesync.connectors.braintree",
+    "paypal": "sourcesync.connectors.paypal",
     "stripe": "sourcesync.connectors.stripe",
     "chargebee": "sourcesync.connectors.chargebee",
     "chargebee_v1": "sourcesync.connectors.chargebee_v1",

@@ -271,7 +271,7 @@ class HttpClient:
         *,
         method: str = "GET",
         json_body: Any = None,
-        form: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         decode: Decoder | None = None,
     ) -> Reply:
@@ -319,7 +319,7 @@ class HttpClient:
         *,
         method: str,
         json_body: Any,
-        form: Mapping[str, str] | None,
+        form: Mapping[str, str] | bytes | None,
         headers: Mapping[str, str] | None,
     ) -> tuple[requests.Response | None, str]:
         """One request: the response, or None and why (connection errors and timeouts are transient)."""

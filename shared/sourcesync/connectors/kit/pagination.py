@@ -36,6 +36,7 @@ class PageRequest:
     params: dict[str, ParamValue] = field(default_factory=dict)
     method: str = "GET"
     json_body: Any = None
+    body: bytes | None = None  # a raw body (an XML search), sent as it is
 
 
 @dataclass(frozen=True)

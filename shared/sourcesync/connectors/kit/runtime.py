@@ -201,7 +201,7 @@ class Connector:
         patient, self.http.retry = self.http.retry, CHECK_RETRY
         try:
             with self._redacted_errors():
-                self._authorized(lambda: self.http.get_json(check.path, check.params))
+                self._authorized(lambda: self.http.request(check.path, check.params, decode=self.spec.decoder))
         finally:
             self.http.retry = patient
 
@@ -250,12 +250,16 @@ class Connector:
             return self._authorized(lambda: self._fetch_customer(external_id))
 
     def _fetch_customer(self, external_id: str) -> list[AnyRecord]:
-        if self.spec.customer_path is None:
-            raise ConnectorConfigError(f"{self.spec.system} cannot fetch one customer", system=self.spec.system)
         if not external_id:
             raise ConnectorConfigError("a customer's external id is required", system=self.spec.system)
+        if self.spec.customer_fetcher is not None:  # a provider without a customer endpoint (PayPal)
+            return list(self.spec.customer_fetcher(self, external_id))
+        if self.spec.customer_path is None:
+            raise ConnectorConfigError(f"{self.spec.system} cannot fetch one customer", system=self.spec.system)
         try:
-            obj = self.http.get_json(self.spec.customer_path.format(id=quote(external_id, safe="")))
+            obj = self.http.request(
+                self.spec.customer_path.format(id=quote(external_id, safe="")), decode=self.spec.decoder
+            ).body
         except ProviderNotFoundError:
             return []
         if not isinstance(obj, dict):
@@ -296,7 +300,7 @@ class Connector:
         cursor = start_cursor
         while True:
             ask = pagination.request(path, dict(params or {}), cursor, self.spec.page_size)
-            reply = self.http.request(ask.path, ask.params, method=ask.method, json_body=ask.json_body)
+            reply = self.http.request(ask.path, ask.params, method=ask.method, json_body=ask.json_body, form=ask.body)
             raw = pagination.parse(reply.body, self.spec.page_size, cursor, reply.headers)
             yield from raw.items
             if raw.next_cursor is None:
@@ -318,7 +322,12 @@ class Connector:
             pagination = replace(pagination, items_field=stream.records_path)  # type: ignore[type-var]
         ask = pagination.request(stream.path, params, cursor, page_size)
         reply = self.http.request(
-            ask.path, ask.params, method=ask.method, json_body=ask.json_body, decode=stream.decoder
+            ask.path,
+            ask.params,
+            method=ask.method,
+            json_body=ask.json_body,
+            form=ask.body,
+            decode=stream.decoder or self.spec.decoder,
         )
         try:
             raw = pagination.parse(reply.body, page_size, cursor, reply.headers)

@@ -4,18 +4,18 @@ depend on the account (a Chargebee site, a Recurly region, a tenant)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sourcesync.connectors.errors import ConnectorConfigError, CredentialsInvalidError
 from sourcesync.connectors.kit.auth import Auth
-from sourcesync.connectors.kit.http import ErrorPolicy
+from sourcesync.connectors.kit.http import Decoder, ErrorPolicy
 from sourcesync.connectors.kit.pagination import Pagination
 from sourcesync.connectors.kit.partitions import CreatedWindows
-from sourcesync.connectors.kit.streams import RequestSpec, Stream
+from sourcesync.connectors.kit.streams import MappingContext, RequestSpec, Stream
 from sourcesync.connectors.limits import RateLimit
-from sourcesync.records import RecordKind
+from sourcesync.records import AnyRecord, RecordKind
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ class ConnectorSpec:
     windows: CreatedWindows | None = None
     settings: Mapping[str, ConnectionSetting] = field(default_factory=dict)
     settings_headers: Mapping[str, str] = field(default_factory=dict)
+    decoder: Decoder | None = None  # every answer's decoder (default JSON; a stream's own wins)
+    # A provider without a customer endpoint finds one customer's records itself (PayPal).
+    customer_fetcher: Callable[[MappingContext, str], list[AnyRecord]] | None = None
 
     def base_url(self, credentials: Mapping[str, Any]) -> str:
         """`api_base` with its fields filled from the validated connection settings."""
