@@ -119,6 +119,7 @@ class Invocation:
     memory_mb: int
     billed_ms: int
     cpu_seconds: float
+    action: str | None = None  # the event's "action" (a state machine task's step), if it names one
 
     @property
     def gb_seconds(self) -> float:
@@ -327,7 +328,14 @@ class LambdaRuntime:
         finally:
             elapsed = time.monotonic() - started
             _ACCOUNT.current = outer
-            record = Invocation(spec.name, spec.memory_size, math.ceil(elapsed * 1000), account.close())
+            action = event.get("action") if isinstance(event, dict) else None
+            record = Invocation(
+                spec.name,
+                spec.memory_size,
+                math.ceil(elapsed * 1000),
+                account.close(),
+                action if isinstance(action, str) else None,
+            )
             with self._lock:
                 self._invocations.append(record)
             if elapsed > spec.timeout:
