@@ -142,15 +142,20 @@ def run_job(principal: Principal, start: Any) -> dict[str, Any]:
 
     METER.reset()
     RUNTIME.take_invocations()
-    started = time.perf_counter()
+    started, started_monotonic = time.perf_counter(), time.monotonic()
     job = start()
     switched_at: list[float] = []
-    finished = wait_for_job(
-        principal.account_id, job["job_id"], switched=lambda _: switched_at.append(time.perf_counter())
-    )
+    switched_at_monotonic: list[float] = []
+
+    def switched(_: Any) -> None:
+        switched_at.append(time.perf_counter())
+        switched_at_monotonic.append(time.monotonic())
+
+    finished = wait_for_job(principal.account_id, job["job_id"], switched=switched)
     seconds = time.perf_counter() - started
     reading = METER.reset()
     invocations = RUNTIME.take_invocations()
+    timeline = _timeline(invocations, started_monotonic, switched_at_monotonic)
     assert finished["status"] == "succeeded", finished
     records = sum((finished.get("result") or {}).get("counts", {}).values())
     return {
@@ -163,7 +168,24 @@ def run_job(principal: Principal, start: Any) -> dict[str, Any]:
         "requests_per_1000_records": round(1000 * reading.total_requests / records, 1) if records else None,
         "transitions": transitions(job["job_id"], finished["data_source_uuid"]),
         "lambda": lambda_compute(invocations, records),
+        "timeline": timeline,
     }
+
+
+def _timeline(invocations: list[Any], started: float, switched: list[float]) -> list[dict[str, Any]]:
+    """The job's steps in the order they ran: when each started and ended, in seconds from the job's
+    start (the gaps are the state machine's own time: starting the execution, the Map, polling)."""
+    steps = []
+    for i in sorted(invocations, key=lambda i: i.started):
+        begin = i.started - started
+        steps.append(
+            {"step": i.action or i.function, "start": round(begin, 2), "end": round(begin + i.billed_ms / 1000, 2)}
+        )
+    if switched:
+        steps.append(
+            {"step": "switch seen", "start": round(switched[0] - started, 2), "end": round(switched[0] - started, 2)}
+        )
+    return steps
 
 
 def mark_everything_changed(account_id: str, data_source_uuid: str, generation: int) -> int:

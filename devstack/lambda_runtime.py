@@ -120,6 +120,7 @@ class Invocation:
     billed_ms: int
     cpu_seconds: float
     action: str | None = None  # the event's "action" (a state machine task's step), if it names one
+    started: float = 0.0  # time.monotonic() when it started (a job's timeline: the gaps between its steps)
 
     @property
     def gb_seconds(self) -> float:
@@ -335,6 +336,7 @@ class LambdaRuntime:
                 math.ceil(elapsed * 1000),
                 account.close(),
                 action if isinstance(action, str) else None,
+                started,
             )
             with self._lock:
                 self._invocations.append(record)
