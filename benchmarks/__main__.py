@@ -352,7 +352,9 @@ def render(r: dict[str, Any]) -> str:
             "what the code does. Against AWS the billed seconds would be the provider's latency times the "
             "pages, whatever the code."
             + (
-                f" The same anchor loop through the product's own DynamoDB client took "
+                " The product's DynamoDB calls carry the benchmark's meter (botocore hooks that ask every call "
+                "for its consumed capacity and add it up), which the plain anchor's do not; the same anchor loop "
+                "through the product's own DynamoDB client, meter included, took "
                 f"{resync['compute_anchor']['with_product_client_cpu_seconds_per_1000_records']} CPU s per 1,000 "
                 "records (the anchors beside the three jobs: "
                 f"{resync['compute_anchor']['runs_cpu_seconds_per_1000_records']})."
