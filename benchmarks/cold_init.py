@@ -18,6 +18,34 @@ from tests.build import checks, sam
 
 ROOT = Path(__file__).resolve().parent.parent
 PYCACHE = ROOT / ".aws-sam" / "pycache"  # bytecode beside the build, not in it
+NAIVE = ROOT / "benchmarks" / "naive_handler"
+NAIVE_DEPS = ROOT / ".aws-sam" / "naive-deps"  # what the yardstick needs beyond the layer
+NAIVE_NAME = "naive Powertools + Tracer + pydantic handler"
+
+
+def naive_dependencies() -> Path:
+    """boto3 and the X-Ray SDK for the yardstick handler, installed once (pinned beside it)."""
+    requirements = NAIVE / "requirements.txt"
+    stamp = NAIVE_DEPS / ".installed"
+    if not stamp.exists() or stamp.read_text() != requirements.read_text():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--upgrade",
+                "--target",
+                str(NAIVE_DEPS),
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+        )
+        stamp.write_text(requirements.read_text())
+    return NAIVE_DEPS
 
 
 def _seconds(paths: list[str], code: str, env: dict[str, str]) -> float:
@@ -40,6 +68,18 @@ def run(repeats: int = 7) -> dict[str, Any]:
         )
         for fn in functions
     }
+    layer_dirs = [str(layers[lid].python_dir) for lid in functions[0].layers]
+    probes[NAIVE_NAME] = (
+        [str(NAIVE), *layer_dirs, str(naive_dependencies())],
+        "import app",
+        {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": "naive",  # as on Lambda: Tracer is on
+            "TABLE_NAME": "items",
+        },
+    )
     for paths, code, env in probes.values():  # compile the bytecode once, as a deployed package could have it
         _seconds(paths, code, env)
     empty: list[float] = []
@@ -49,7 +89,15 @@ def run(repeats: int = 7) -> dict[str, Any]:
         for name, (paths, code, env) in probes.items():
             imports[name].append(_seconds(paths, code, env))
     baseline = statistics.median(empty)
+    naive = imports.pop(NAIVE_NAME)
+    # each function against the yardstick: the median of the ratios of runs taken side by side
+    ratios = {
+        name: round(statistics.median((a - baseline) / (b - baseline) for a, b in zip(values, naive, strict=True)), 3)
+        for name, values in imports.items()
+    }
     return {
+        "naive_handler_ms": round((statistics.median(naive) - baseline) * 1000, 1),
+        "ratio_to_naive": ratios,
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "layer_architecture": build.layer_arch,
         "empty_interpreter_ms": round(baseline * 1000, 1),

@@ -112,16 +112,99 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Invocation:
     """One handler invocation as Lambda bills it: its duration (rounded up to the millisecond, as Lambda's
-    billed duration is) at the function's configured memory, and the CPU time of the invoking thread."""
+    billed duration is) at the function's configured memory, and the CPU time it spent: the invoking
+    thread's and that of every thread started while it ran (a worker's thread pools), see `CpuAccount`."""
 
     function: str
     memory_mb: int
     billed_ms: int
     cpu_seconds: float
+    action: str | None = None  # the event's "action" (a state machine task's step), if it names one
+    started: float = 0.0  # time.monotonic() when it started (a job's timeline: the gaps between its steps)
 
     @property
     def gb_seconds(self) -> float:
         return self.billed_ms / 1000 * self.memory_mb / 1024
+
+
+class CpuAccount:
+    """The CPU seconds of one invocation across all its threads.
+
+    Handlers run in this process, beside moto, DynamoDB Local's client and other invocations, so the
+    process's CPU time says nothing about one invocation. The invoking thread's `time.thread_time()` misses
+    what a handler hands to threads of its own (a page fetched ahead, writers in a thread pool). So every
+    thread started from a thread that is running an invocation (or from one of its threads, and so on)
+    charges its CPU time to that invocation: when it ends, or, if it is still running when the invocation
+    returns, up to that moment (read from its CPU clock). `install_thread_accounting` makes
+    `threading.Thread.start` do that; threads started outside any invocation are left as they are."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = time.thread_time()
+        self._children = 0.0
+        self._live: dict[int, float] = {}  # a running child's thread id -> its CPU time when it started
+        self._closed = False
+
+    def child_started(self, ident: int, cpu: float) -> None:
+        with self._lock:
+            if not self._closed:
+                self._live[ident] = cpu
+
+    def child_ended(self, ident: int, cpu: float) -> None:
+        with self._lock:
+            began = self._live.pop(ident, None)
+            if began is not None and not self._closed:
+                self._children += cpu - began
+
+    def close(self) -> float:
+        """The invocation's CPU seconds so far (called by the invoking thread, as the handler returns)."""
+        own = time.thread_time() - self._started
+        with self._lock:
+            self._closed = True
+            for ident, began in self._live.items():  # still running: count up to now
+                try:
+                    self._children += time.clock_gettime(time.pthread_getcpuclockid(ident)) - began
+                except (OSError, OverflowError):  # pragma: no cover - it ended between two instructions
+                    continue
+            self._live.clear()
+            return own + self._children
+
+
+_ACCOUNT = threading.local()  # .current: the CpuAccount of the invocation this thread works for, if any
+_ACCOUNTING_INSTALLED = threading.Lock()
+
+
+def current_account() -> CpuAccount | None:
+    account: CpuAccount | None = getattr(_ACCOUNT, "current", None)
+    return account
+
+
+def install_thread_accounting() -> None:
+    """Make threads started during an invocation charge their CPU time to it (idempotent)."""
+    with _ACCOUNTING_INSTALLED:
+        original = threading.Thread.start
+        if getattr(original, "__devstack_original__", None) is not None:
+            return
+
+        def start(self: threading.Thread) -> None:
+            account = current_account()
+            if account is not None and not getattr(self, "_devstack_own_invocation", False):
+                run = self.run
+
+                def accounted_run() -> None:
+                    _ACCOUNT.current = account
+                    ident = threading.get_ident()
+                    account.child_started(ident, time.thread_time())
+                    try:
+                        run()
+                    finally:
+                        account.child_ended(ident, time.thread_time())
+
+                self.run = accounted_run  # type: ignore[method-assign]
+            original(self)
+
+        start.__devstack_original__ = original  # type: ignore[attr-defined]
+        threading.Thread.start = start  # type: ignore[method-assign]
 
 
 @dataclass
@@ -237,13 +320,23 @@ class LambdaRuntime:
         spec = self.spec(name_or_arn)
         func = self.handler(spec.name)
         context = make_context(spec, request_id)
-        started, cpu_started = time.monotonic(), time.thread_time()
+        install_thread_accounting()
+        outer, account = current_account(), CpuAccount()
+        _ACCOUNT.current = account
+        started = time.monotonic()
         try:
             return func(event, context)
         finally:
             elapsed = time.monotonic() - started
+            _ACCOUNT.current = outer
+            action = event.get("action") if isinstance(event, dict) else None
             record = Invocation(
-                spec.name, spec.memory_size, math.ceil(elapsed * 1000), time.thread_time() - cpu_started
+                spec.name,
+                spec.memory_size,
+                math.ceil(elapsed * 1000),
+                account.close(),
+                action if isinstance(action, str) else None,
+                started,
             )
             with self._lock:
                 self._invocations.append(record)
@@ -287,6 +380,7 @@ class LambdaRuntime:
                     self._async.discard(threading.current_thread())
 
         thread = threading.Thread(target=run, name=f"lambda-async-{name_or_arn[-40:]}", daemon=True)
+        thread._devstack_own_invocation = True  # type: ignore[attr-defined]  # recorded as its own invocation
         with self._lock:
             self._async.add(thread)
         thread.start()

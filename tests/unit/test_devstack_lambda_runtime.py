@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import time
 
 import pytest
@@ -142,4 +143,20 @@ def test_every_invocation_is_recorded_as_lambda_bills_it(runtime: LambdaRuntime)
         assert 0 <= invocation.cpu_seconds <= invocation.billed_ms / 1000 + 0.01
         assert invocation.gb_seconds == invocation.billed_ms / 1000 * spec.memory_size / 1024
     # and taking them empties the record
+    assert runtime.take_invocations() == []
+
+
+def test_the_cpu_of_an_invocations_own_threads_is_its_cpu(runtime: LambdaRuntime) -> None:
+    runtime.take_invocations()
+    # When the handler hands its work to a pool thread and waits for it
+    answer = runtime.invoke("rtunit-WorkerFunction", {"run": "threads", "id": "1", "helper_cpu": 0.3})
+    # Then the invocation's CPU time includes what the pool thread used (the invoking thread alone used
+    # almost nothing: it waited)
+    (invocation,) = runtime.take_invocations()
+    assert answer["helper_cpu"] >= 0.3
+    assert invocation.cpu_seconds >= answer["helper_cpu"]
+    # and a thread started outside any invocation is not charged to it
+    outside = threading.Thread(target=lambda: None)
+    outside.start()
+    outside.join()
     assert runtime.take_invocations() == []

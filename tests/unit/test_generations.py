@@ -54,3 +54,22 @@ def test_children_live_beside_their_customer_and_every_partition_is_listed() -> 
     assert customer.pk in keys and invoice.pk in keys
     assert placement("ds_x", RecordKind.PLANS, "pl_1", None).pk in keys
     assert customer.key(10)["sk"] < customer.key(11)["sk"]  # versions sort by generation
+
+
+def test_the_wire_item_a_write_sends_is_the_item_in_dynamodbs_format() -> None:
+    from sourcesync.records import SubscriptionRecord
+    from sourcesync.store.dynamo import to_item
+
+    subscription = SubscriptionRecord(
+        external_id="sub_1",
+        customer_external_id="cus_1",
+        status="active",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    versions = [
+        Version(RecordKind.SUBSCRIPTIONS, "sub_x", "cus_x", "sub_1", 7, subscription),
+        Version(RecordKind.SUBSCRIPTIONS, "sub_x", "cus_x", "", 8, None),  # a tombstone
+        Version(RecordKind.PLANS, "pl_x", None, "gold", 2**40, None),
+    ]
+    for version in versions:
+        assert version.wire_item("ds_x") == to_item(version.item("ds_x"))

@@ -17,12 +17,15 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from sourcesync.aws import client
 from sourcesync.config import get_settings
 
 OWNERS = "subscription-owners"
+#: S3 requests a load or the owner shards' write make at once (a re-sync's reconcile and clean-up wait on them).
+PARALLEL_REQUESTS = 8
 SHARD_CHARACTERS = "0123456789abcdefghjkmnpqrstvwxyz"  # the last character of a record uuid (base32)
 
 
@@ -87,8 +90,10 @@ class ManifestStore:
             prefix += f"{_safe(partition_key)}/"
         manifest: Manifest = {}
         s3 = client("s3")
-        for key in sorted(self._keys(prefix)):
-            body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        keys = sorted(self._keys(prefix))
+        with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_REQUESTS, len(keys)))) as pool:  # in key order
+            bodies = list(pool.map(lambda key: s3.get_object(Bucket=self.bucket, Key=key)["Body"].read(), keys))
+        for body in bodies:
             for uuid, value in json.loads(zlib.decompress(body)).items():
                 if len(value) > 3 and value[3]:
                     manifest.pop(uuid, None)
@@ -154,9 +159,13 @@ class ManifestStore:
             if entry.customer_uuid:
                 shards.setdefault(uuid[-1], {})[uuid] = entry.customer_uuid
         s3 = client("s3")
-        for shard, owners in shards.items():
+
+        def put(shard: str) -> None:
             key = self._owners_key(account_id, data_source_uuid, generation, shard)
-            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(owners).encode()))
+            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(shards[shard]).encode()))
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+            list(pool.map(put, shards))
 
     def owner(self, account_id: str, data_source_uuid: str, generation: int, subscription_uuid: str) -> str | None:
         """The customer uuid a subscription of the generation belongs to (one small read); None if unknown."""
