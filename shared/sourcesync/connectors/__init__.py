@@ -1,5 +1,5 @@
 """Connectors: each provider described as data (`base.ConnectorSpec`), one runtime (`base.Connector`),
-one HTTP client (`http.HttpClient`) with retries and a shared request budget.
+one HTTP client (`kit.http.HttpClient`) with retries and a shared request budget.
 
 Importing this package loads nothing else: its names below are imported on first use (PEP 562), so a
 function that only needs `connectors.errors` (every re-sync and purge worker, at cold start) does not pay
