@@ -70,6 +70,11 @@ def main() -> int:
     if not args.quick:
         previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged = {**previous, **results}
+        # a run of some parts (--only) keeps the others' figures: each part says which commit it measured
+        merged["measured"] = {
+            **previous.get("measured", {}),
+            **{part: {"commit": results["commit"], "when": results["when"]} for part in only},
+        }
         RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
         DOC.write_text(render(merged))
         print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
@@ -206,7 +211,7 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured by `make bench` at commit `{r.get('commit', 'unknown')}` on {r.get('when')} "
+        f"Measured by `make bench` at commit `{r.get('commit', 'unknown')}` on {r.get('when')}{_parts(r)} "
         f"({r.get('machine')}; 2 cores, shared). Every figure "
         "is a ratio of two things measured in the same run, on the same local stack (DynamoDB Local, moto's "
         "Step Functions running our handlers in-process, the Stripe emulator). Raw numbers: "
@@ -406,6 +411,16 @@ def render(r: dict[str, Any]) -> str:
     if sizes:
         lines += _sizes_section(sizes)
     return "\n".join(lines) + "\n"
+
+
+def _parts(r: dict[str, Any]) -> str:
+    """The parts measured at another commit than the last run's (a `--only` run updated some of them)."""
+    others = [
+        f"{part} at `{seen['commit']}` on {seen['when']}"
+        for part, seen in sorted(r.get("measured", {}).items())
+        if seen.get("commit") != r.get("commit")
+    ]
+    return f" (but: {'; '.join(others)})" if others else ""
 
 
 def _systems_section(systems: dict[str, Any] | None) -> list[str]:
