@@ -18,6 +18,16 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 
 
+#: `--only` parts -> their key in the results
+PART_KEYS = {
+    "cold": "cold_init",
+    "resync": "resync",
+    "delete": "delete",
+    "scheduler": "scheduler",
+    "systems": "systems",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not the figures")
@@ -71,8 +81,13 @@ def main() -> int:
         previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged = {**previous, **results}
         # a run of some parts (--only) keeps the others' figures: each part says which commit it measured
+        earlier = previous.get("measured") or {
+            part: {"commit": previous.get("commit"), "when": previous.get("when")}
+            for part, key in PART_KEYS.items()
+            if key in previous
+        }
         merged["measured"] = {
-            **previous.get("measured", {}),
+            **earlier,
             **{part: {"commit": results["commit"], "when": results["when"]} for part in only},
         }
         RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
