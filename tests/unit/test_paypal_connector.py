@@ -336,3 +336,16 @@ def test_the_walk_starts_at_the_oldest_plan_and_never_before_three_years() -> No
     earliest = int(now) - 3 * 365 * DAY
     assert ancient.next_cursor == f"{earliest - earliest % DAY}:1"  # at most three years back
     assert windows.parse({"plans": [], "total_pages": 1}, 500, None, {}).next_cursor is None  # no plan: no walk
+
+
+def test_the_plain_fetch_makes_the_requests_an_import_makes(url: str) -> None:
+    seeded = emulator.seed_demo(url, customers=61, tenant="pp-plain")
+    admin = EmulatorAdmin(url)
+    before = admin.requests("pp-plain")
+    emulator.plain_fetch(url, seeded["credentials"])
+    plain = admin.requests("pp-plain") - before
+    connector = _connector(seeded)
+    before = admin.requests("pp-plain")
+    for partition in connector.plan_partitions():
+        _all(connector, partition.kind)
+    assert admin.requests("pp-plain") - before == plain == 27  # the benchmark's anchor reads no less
