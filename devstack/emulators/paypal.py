@@ -467,79 +467,103 @@ def seed_demo(base_url: str, *, customers: int, tenant: str) -> dict[str, Any]:
     }
 
 
-def plain_fetch(base_url: str, credentials: Mapping[str, Any]) -> int:
-    """Every list the connector reads, with plain `requests`: a token; plans (read three times by the
-    connector: plans, and per plan the subscriptions for customers and for subscriptions); the
-    transaction search window by window over three years (read twice: invoices and transactions); each
-    paying subscription and its plan once (an invoice line's plan and period)."""
-    session = requests.Session()
-    token = session.post(
-        f"{base_url}/v1/oauth2/token",
-        data={"grant_type": "client_credentials"},
-        auth=(str(credentials["client_id"]), str(credentials["client_secret"])),
-        timeout=30,
-    )
-    token.raise_for_status()
-    session.headers.update(
-        {"Authorization": f"Bearer {token.json()['access_token']}", "Prefer": "return=representation"}
-    )
-    count = 0
+class _PlainReader:
+    """The plain fetch's requests: one `requests` session, one call at a time."""
 
-    def get(path: str, params: dict[str, Any]) -> Any:
-        response = session.get(f"{base_url}{path}", params=params, timeout=30)
+    def __init__(self, base_url: str, credentials: Mapping[str, Any]) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        token = self.session.post(
+            f"{base_url}/v1/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(str(credentials["client_id"]), str(credentials["client_secret"])),
+            timeout=30,
+        )
+        token.raise_for_status()
+        self.session.headers.update(
+            {"Authorization": f"Bearer {token.json()['access_token']}", "Prefer": "return=representation"}
+        )
+        self.oldest: int | None = None  # the oldest plan's creation, unix seconds (set by `plans`)
+
+    def get(self, path: str, params: dict[str, Any]) -> Any:
+        response = self.session.get(f"{self.base_url}{path}", params=params, timeout=30)
         response.raise_for_status()
         return response.json()
 
-    for reading in range(3):
-        page = 1
+    def subscriptions_of(self, plan_id: str) -> int:
+        read, page = 0, 1
         while True:
-            body = get("/v1/billing/plans", {"page_size": PLAN_PAGE_MAX, "page": page, "total_required": "true"})
-            count += len(body["plans"])
-            for plan in body["plans"] if reading else []:
-                sub_page = 1
-                while True:
-                    subs = get(
-                        "/v1/billing/subscriptions",
-                        {"plan_ids": plan["id"], "page_size": SUBSCRIPTION_PAGE_MAX, "page": sub_page},
-                    )
-                    count += len(subs["subscriptions"])
-                    if not any(link["rel"] == "next" for link in subs.get("links", [])):
-                        break
-                    sub_page += 1
-            if page >= body["total_pages"]:
-                break
+            body = self.get(
+                "/v1/billing/subscriptions", {"plan_ids": plan_id, "page_size": SUBSCRIPTION_PAGE_MAX, "page": page}
+            )
+            read += len(body["subscriptions"])
+            if not any(link["rel"] == "next" for link in body.get("links", [])):
+                return read
             page += 1
-    now = int(datetime.now(UTC).timestamp())
-    day = 86_400
-    subscriptions: set[str] = set()
-    for _ in range(2):
-        start = now - 3 * 365 * day
+
+    def plans(self, with_subscriptions: bool) -> int:
+        """Every plan (and each plan's subscriptions); the objects read."""
+        read, page, times = 0, 1, []
+        while True:
+            body = self.get("/v1/billing/plans", {"page_size": PLAN_PAGE_MAX, "page": page, "total_required": "true"})
+            read += len(body["plans"])
+            times += [int(_time(plan["create_time"]).timestamp()) for plan in body["plans"]]
+            for plan in body["plans"] if with_subscriptions else []:
+                read += self.subscriptions_of(plan["id"])
+            if page >= body["total_pages"]:
+                self.oldest = min(times, default=None)
+                return read
+            page += 1
+
+    def window(self, start: int, end: int, paying: set[str]) -> int:
+        """One window of the transaction search, page by page; adds the paying subscriptions to `paying`."""
+        read, page = 0, 1
+        while True:
+            body = self.get(
+                "/v1/reporting/transactions",
+                {
+                    "start_date": _stamp(datetime.fromtimestamp(start, UTC)),
+                    "end_date": _stamp(datetime.fromtimestamp(end, UTC)),
+                    "fields": "all",
+                    "page_size": TRANSACTION_PAGE_MAX,
+                    "page": page,
+                },
+            )
+            read += len(body["transaction_details"])
+            paying |= {
+                t["transaction_info"]["paypal_reference_id"]
+                for t in body["transaction_details"]
+                if t["transaction_info"].get("paypal_reference_id_type") == "SUB"
+            }
+            if page >= body["total_pages"]:
+                return read
+            page += 1
+
+
+def plain_fetch(base_url: str, credentials: Mapping[str, Any]) -> int:
+    """Every list the connector reads, with plain `requests`: a token; plans (read three times by the
+    connector: plans, and per plan the subscriptions for customers and for subscriptions); the
+    transaction search window by window from the oldest plan's creation day (read twice: invoices and
+    transactions, each after the plans); the first two paying subscriptions and their plans by id, then
+    the plans and their subscriptions once more (an invoice line's plan and period)."""
+    reader = _PlainReader(base_url, credentials)
+    count = sum(reader.plans(with_subscriptions=reading > 0) for reading in range(3))
+    now, day = int(datetime.now(UTC).timestamp()), 86_400
+    paying: set[str] = set()
+    for _ in range(2):  # each walk starts at the oldest plan's creation day, read first as the connector does
+        count += reader.plans(with_subscriptions=False)
+        if reader.oldest is None:
+            continue
+        start = max(reader.oldest, now - 3 * 365 * day)
         start -= start % day
         while start <= now:
-            end = min(start + 31 * day - 1, now)
-            page = 1
-            while True:
-                body = get(
-                    "/v1/reporting/transactions",
-                    {
-                        "start_date": _stamp(datetime.fromtimestamp(start, UTC)),
-                        "end_date": _stamp(datetime.fromtimestamp(end, UTC)),
-                        "fields": "all",
-                        "page_size": TRANSACTION_PAGE_MAX,
-                        "page": page,
-                    },
-                )
-                count += len(body["transaction_details"])
-                subscriptions |= {
-                    t["transaction_info"]["paypal_reference_id"]
-                    for t in body["transaction_details"]
-                    if t["transaction_info"].get("paypal_reference_id_type") == "SUB"
-                }
-                if page >= body["total_pages"]:
-                    break
-                page += 1
+            count += reader.window(start, min(start + 31 * day - 1, now), paying)
             start += 31 * day
-    # an invoice line's plan and period: each paying subscription, then each of their plans, once
-    plans = {get(f"/v1/billing/subscriptions/{sid}", {})["plan_id"] for sid in sorted(subscriptions)}
-    count += len(subscriptions) + sum(1 for plan_id in sorted(plans) if get(f"/v1/billing/plans/{plan_id}", {}))
+    # an invoice line's plan and period: the first two paying subscriptions and their plans by id, then
+    # every plan and every plan's subscriptions listed once more (the connector's `_subscription_plan`)
+    first = sorted(paying)[:2]
+    plans = {reader.get(f"/v1/billing/subscriptions/{sid}", {})["plan_id"] for sid in first}
+    count += len(first) + sum(1 for plan_id in sorted(plans) if reader.get(f"/v1/billing/plans/{plan_id}", {}))
+    if len(paying) > len(first):
+        count += reader.plans(with_subscriptions=True)
     return count

@@ -349,3 +349,19 @@ def test_refunds_are_read_per_payment_until_more_than_a_few_are_needed(base: str
     )
     # the page, one mandate by id, two payments' refunds one by one, then every refund in one list
     assert admin.requests(tenant) == before + 1 + 1 + 2 + 1
+
+
+def test_a_page_of_an_import_lists_the_linked_resources_at_once(base: str, tenant: str) -> None:
+    admin = EmulatorAdmin(base)
+    emu.put_all(admin, tenant, emu.demo_objects(40))  # 130-odd payments: one page of 500
+    c = connector(base, tenant)
+    invoices = next(p for p in c.plan_partitions() if p.kind is RecordKind.INVOICES)
+    before = admin.requests(tenant)
+    records = c.fetch_page(invoices).records
+    # the page, then every mandate and every subscription listed once: no reads by id first
+    assert admin.requests(tenant) == before + 1 + 1 + 1
+    small_pages = connector(base, tenant, page_size=5)  # small pages: the first few are read by id
+    assert [r for page in small_pages.iter_pages(invoices) for r in page.records] == records
+    assert {r.customer_external_id for r in records if isinstance(r, InvoiceRecord)} == {
+        c["id"] for c in admin.list(tenant, "customers")
+    }

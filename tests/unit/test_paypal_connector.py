@@ -132,7 +132,8 @@ def test_every_record_kind_is_mapped(url: str) -> None:
         1,
     )
     invoices, windows = _all(connector, RecordKind.INVOICES)
-    assert windows >= 36  # three years of 31-day windows, oldest first
+    # the plans (the oldest plan's creation day, 58 days ago), then two 31-day windows from that day
+    assert windows == 1 + 2
     assert all(isinstance(i, InvoiceRecord) for i in invoices)
     stored = EmulatorAdmin(url).list("pp-kinds", "transactions")
     payments = [t for t in stored if t["transaction_info"]["transaction_event_code"] == "T0002"]
@@ -291,3 +292,60 @@ def test_date_windows_walk_three_years_oldest_first() -> None:
     assert windows.parse({"transaction_details": [], "total_pages": 1}, 500, f"{last}:1", {}).next_cursor is None
     ask = windows.request("/v1/reporting/transactions", {}, f"{last}:1", 500)
     assert ask.params["end_date"] == datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_invoices_read_two_subscriptions_by_id_then_list_every_plans_subscriptions_once(url: str) -> None:
+    seeded = emulator.seed_demo(url, customers=61, tenant="pp-linked")
+    admin = EmulatorAdmin(url)
+    before = admin.requests("pp-linked")
+    invoices, _ = _all(_connector(seeded), RecordKind.INVOICES)
+    assert len({i.customer_external_id for i in invoices}) == 61
+    lines = [i.line_items[0] for i in invoices]
+    assert all(line.plan_external_id and line.service_period_end for line in lines)
+    assert {line.plan_external_id for line in lines} == {p[0] for p in emulator.PLANS}
+    # a token; the plans (the walk's start); two 31-day windows; the first two subscriptions and their
+    # plans by id; then the plans and their subscriptions (21 + 20 + 20: 2 + 1 + 1 pages), once, rather
+    # than one request per subscription
+    assert admin.requests("pp-linked") - before == 1 + 1 + 2 + 2 + 2 + 1 + 4
+
+
+def test_the_walk_starts_at_the_oldest_plan_and_never_before_three_years() -> None:
+    now = 1_780_000_000.0
+    windows = DateWindowPagination(
+        items_field="transaction_details",
+        since_path="/v1/billing/plans",
+        since_items_field="plans",
+        since_params={"total_required": "true"},
+        clock=lambda: now,
+    )
+    probe = windows.request("/v1/reporting/transactions", {"fields": "all"}, None, 500)
+    assert (probe.path, probe.params) == ("/v1/billing/plans", {"total_required": "true", "page": 1, "page_size": 20})
+
+    def stamp(days_ago: float) -> str:
+        return datetime.fromtimestamp(now - days_ago * DAY, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    first = windows.parse({"plans": [{"create_time": stamp(40)}], "total_pages": 2}, 500, None, {})
+    assert first.items == [] and first.next_cursor is not None and first.next_cursor.startswith("since:2:")
+    assert windows.request("/v1/reporting/transactions", {}, first.next_cursor, 500).params["page"] == 2
+    last = windows.parse({"plans": [{"create_time": stamp(90)}], "total_pages": 2}, 500, first.next_cursor, {})
+    oldest = int(now - 90 * DAY)
+    assert last.items == [] and last.next_cursor == f"{oldest - oldest % DAY}:1"  # the oldest plan's day
+    ask = windows.request("/v1/reporting/transactions", {"fields": "all"}, last.next_cursor, 500)
+    assert ask.path == "/v1/reporting/transactions" and ask.params["start_date"] == stamp(90)[:11] + "00:00:00Z"
+    ancient = windows.parse({"plans": [{"create_time": stamp(5000)}], "total_pages": 1}, 500, None, {})
+    earliest = int(now) - 3 * 365 * DAY
+    assert ancient.next_cursor == f"{earliest - earliest % DAY}:1"  # at most three years back
+    assert windows.parse({"plans": [], "total_pages": 1}, 500, None, {}).next_cursor is None  # no plan: no walk
+
+
+def test_the_plain_fetch_makes_the_requests_an_import_makes(url: str) -> None:
+    seeded = emulator.seed_demo(url, customers=61, tenant="pp-plain")
+    admin = EmulatorAdmin(url)
+    before = admin.requests("pp-plain")
+    emulator.plain_fetch(url, seeded["credentials"])
+    plain = admin.requests("pp-plain") - before
+    connector = _connector(seeded)
+    before = admin.requests("pp-plain")
+    for partition in connector.plan_partitions():
+        _all(connector, partition.kind)
+    assert admin.requests("pp-plain") - before == plain == 27  # the benchmark's anchor reads no less

@@ -14,15 +14,16 @@ GoCardless collects Direct Debit payments against mandates; it has no plans and 
   (read when the payment says `amount_refunded > 0`: `GET /refunds?payment=PM…`, or all refunds once).
 - mandates: each mandate's customer is needed (subscriptions and payments link to a mandate only): the
   first few are read by id, then `GET /mandates` is listed once per connector (an import needs them all;
-  a customer re-sync one or two). Subscriptions are read the same way by the invoices, for the service
-  period a subscription's payment pays for (from its charge date, one interval of the subscription), and
-  refunds by the transactions.
+  a customer re-sync one or two); while a page of 100 objects or more is mapped, it is listed at once.
+  Subscriptions are read the same way by the invoices, for the service period a subscription's payment
+  pays for (from its charge date, one interval of the subscription), and refunds by the transactions.
 
 Lists are paged with `limit` (at most 500) and `after=<meta.cursors.after>`.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 from calendar import monthrange
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ from sourcesync.connectors.errors import ProviderNotFoundError, ProviderResponse
 from sourcesync.connectors.kit.envelope import EnvelopeCursorPagination
 from sourcesync.connectors.kit.fields import currency, dig, first, integer, required_ts, ts
 from sourcesync.connectors.kit.http import ErrorPolicy
+from sourcesync.connectors.kit.pagination import Headers, RawPage
 from sourcesync.connectors.limits import PROVIDER_RATE_LIMITS
 from sourcesync.records import (
     CustomerRecord,
@@ -105,6 +107,22 @@ REFUND_RESULT: Mapping[str, Result] = {
 #: A connector reads the first few linked objects one by one (a customer re-sync needs one or two), and
 #: lists the whole resource (pages of 500) once it needs more: an import needs them all.
 BY_ID_BEFORE_LISTING = 2
+#: ... unless the page being mapped has at least this many objects: a page of an import's list needs
+#: far more linked objects than a few reads by id would spare, so the resource is listed at once.
+LIST_AT_ONCE_FROM = 100
+
+#: The size of the stream page being mapped on this thread (a worker parses a page, then maps it, on one
+#: thread), noted by the streams' pagination (`_NotingPagination`); nested lists do not touch it.
+_PAGE = threading.local()
+
+
+class _NotingPagination(EnvelopeCursorPagination):
+    """GoCardless's pagination for the streams: also notes the size of the page it parsed (`_PAGE`)."""
+
+    def parse(self, body: Any, page_size: int, cursor: str | None, headers: Headers) -> RawPage:
+        raw = super().parse(body, page_size, cursor, headers)
+        _PAGE.size = len(raw.items)
+        return raw
 
 
 class _Linked:
@@ -123,7 +141,7 @@ class _Linked:
         if resource in self.listed:
             return False
         self.misses[resource] = self.misses.get(resource, 0) + 1
-        return self.misses[resource] > BY_ID_BEFORE_LISTING
+        return self.misses[resource] > BY_ID_BEFORE_LISTING or getattr(_PAGE, "size", 0) >= LIST_AT_ONCE_FROM
 
 
 _LINKED: weakref.WeakKeyDictionary[Any, _Linked] = weakref.WeakKeyDictionary()
@@ -346,33 +364,46 @@ def map_payment_transactions(obj: JsonObject, ctx: MappingContext) -> list[Trans
 # The spec
 # --------------------------------------------------------------------------------------------------
 
+_STREAM_PAGES = _NotingPagination()  # the streams' pages (customers need no linked object)
+
 SPEC = ConnectorSpec(
     system="gocardless",
     api_base="https://{environment}",
     settings={"environment": ConnectionSetting(choices=GOCARDLESS_HOSTS, default="live")},
     auth=BearerAuth("access_token"),
-    pagination=EnvelopeCursorPagination(),  # limit + after, meta.cursors.after
+    pagination=EnvelopeCursorPagination(),  # limit + after, meta.cursors.after (nested lists)
     page_size=GOCARDLESS_PAGE_SIZE,
     streams={
         RecordKind.CUSTOMERS: Stream(RecordKind.CUSTOMERS, "/customers", map_customer, records_path="customers"),
         RecordKind.PLANS: Stream(
-            RecordKind.PLANS, "/subscriptions", map_subscription_plan, records_path="subscriptions"
+            RecordKind.PLANS,
+            "/subscriptions",
+            map_subscription_plan,
+            records_path="subscriptions",
+            pagination=_STREAM_PAGES,
         ),
         RecordKind.SUBSCRIPTIONS: Stream(
             RecordKind.SUBSCRIPTIONS,
             "/subscriptions",
             map_subscription,
             records_path="subscriptions",
+            pagination=_STREAM_PAGES,
             customer_param="customer",
         ),
         RecordKind.INVOICES: Stream(
-            RecordKind.INVOICES, "/payments", map_payment_invoice, records_path="payments", customer_param="customer"
+            RecordKind.INVOICES,
+            "/payments",
+            map_payment_invoice,
+            records_path="payments",
+            pagination=_STREAM_PAGES,
+            customer_param="customer",
         ),
         RecordKind.TRANSACTIONS: Stream(
             RecordKind.TRANSACTIONS,
             "/payments",
             map_payment_transactions,
             records_path="payments",
+            pagination=_STREAM_PAGES,
             customer_param="customer",
         ),
     },

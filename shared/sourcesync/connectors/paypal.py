@@ -4,7 +4,8 @@ PayPal has no customer object and no list of every subscription. Subscriptions a
 `GET /v1/billing/plans` (20 a page) and, for each plan, `GET /v1/billing/subscriptions?plan_ids=<plan>`
 (the list PayPal's server SDK declares, filtered by plan). Each subscription's subscriber is one
 customer, keyed by the subscription id. Payments come from the transaction search
-(`GET /v1/reporting/transactions`, 31 days a request, the last three years): a payment of a
+(`GET /v1/reporting/transactions`, 31 days a request, from the oldest plan's creation day, at most
+three years back): a payment of a
 subscription (`paypal_reference_id_type` `SUB`) stands for one invoice and is its payment; a refund
 (`T11xx`) refers to the payment it refunds.
 """
@@ -60,7 +61,16 @@ NOT_STARTED = {"APPROVAL_PENDING", "APPROVED"}
 _PLANS_PAGES = PageNumberPagination(
     page_param="page", size_param="page_size", items_field="plans", total_pages_field="total_pages"
 )
-_TRANSACTION_WINDOWS = DateWindowPagination(items_field="transaction_details")
+#: The transaction search from the oldest plan's creation day (a subscription's payments are never older
+#: than its plan; plans are never deleted, only deactivated), at most three years back.
+_TRANSACTION_WINDOWS = DateWindowPagination(
+    items_field="transaction_details",
+    since_path="/v1/billing/plans",
+    since_items_field="plans",
+    since_field="create_time",
+    since_params={"total_required": "true"},
+    since_page_size=PLAN_PAGE_SIZE,
+)
 
 
 # ------------------------------------------------------------------------------------------ subscriptions
@@ -226,14 +236,56 @@ def _subscription_payment(info: JsonObject) -> bool:
 
 
 #: Per connector (one worker): subscription id -> its plan id, and plan id -> its regular cycle; read once
-#: each, so that an invoice line names its plan and covers one billing period.
+#: each, so that an invoice line names its plan and covers one billing period. The first few are read by
+#: id (one customer's fetch needs one); past that, every plan and every plan's subscriptions are listed
+#: once (20 a page, as the customers' partition reads them) instead of one request per subscription.
 _KNOWN: WeakKeyDictionary[object, dict[str, Any]] = WeakKeyDictionary()
 _KNOWN_LOCK = threading.Lock()
+BY_ID_BEFORE_LISTING = 2
+_LISTED = "listed"
+_MISSES = "misses"
 
 
 def _known(ctx: MappingContext) -> dict[str, Any]:
     with _KNOWN_LOCK:  # connectors of several threads share the mapping
         return _KNOWN.setdefault(ctx, {})
+
+
+def all_plans(ctx: MappingContext) -> Iterator[JsonObject]:
+    """Every plan, page by page (20 a page, with their billing cycles: `Prefer: return=representation`)."""
+    page = 1
+    while True:
+        body = ctx.get_json("/v1/billing/plans", {"page_size": PLAN_PAGE_SIZE, "page": page, "total_required": "true"})
+        items = dig(body, "plans") or []
+        if not isinstance(items, list):
+            raise ProviderResponseError("a plan list without a plans list", system="paypal")
+        yield from (item for item in items if isinstance(item, dict))
+        pages = dig(body, "total_pages")
+        if not items or not isinstance(pages, int) or page >= pages:
+            return
+        page += 1
+
+
+def _list_plans_and_subscriptions(ctx: MappingContext, known: dict[str, Any]) -> None:
+    """Every plan's cycle and every subscription's plan, from the lists (once per connector)."""
+    for plan in all_plans(ctx):
+        plan_id = str(plan["id"])
+        if plan.get("billing_cycles"):  # a minimal representation leaves the cycle to a read by id
+            known[f"plan:{plan_id}"] = _regular_cycle(plan)
+        for subscription in plan_subscriptions(ctx, plan_id):
+            known[f"subscription:{subscription['id']}"] = subscription.get("plan_id") or plan_id
+    known[_LISTED] = True
+
+
+def _by_id(ctx: MappingContext, known: dict[str, Any], key: str) -> bool:
+    """True when `key` is to be read by id: not listed yet and among the first few needed."""
+    if key in known or known.get(_LISTED):
+        return key not in known
+    known[_MISSES] = known.get(_MISSES, 0) + 1
+    if known[_MISSES] <= BY_ID_BEFORE_LISTING:
+        return True
+    _list_plans_and_subscriptions(ctx, known)
+    return key not in known  # one created after the lists were read
 
 
 def _plan_cycle(ctx: MappingContext, plan_id: str) -> tuple[str, int] | None:
@@ -252,7 +304,7 @@ def _plan_cycle(ctx: MappingContext, plan_id: str) -> tuple[str, int] | None:
 def _subscription_plan(ctx: MappingContext, subscription_id: str) -> str | None:
     known = _known(ctx)
     key = f"subscription:{subscription_id}"
-    if key not in known:
+    if _by_id(ctx, known, key):
         try:
             subscription = ctx.get_json(f"/v1/billing/subscriptions/{quote(subscription_id, safe='')}")
         except ProviderNotFoundError:
