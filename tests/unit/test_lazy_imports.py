@@ -42,7 +42,8 @@ def test_the_connectors_package_names_still_resolve_on_first_use() -> None:
 #: Each API-side function's directory under functions/ and its settings (the template's, any value).
 API_FUNCTIONS = ("api", "resync_source", "resync_customer", "delete_source")
 #: What none of them loads at cold start: Powertools' other resolvers (and asyncio with them), its event
-#: classes but the HTTP API's, the request body models, the OpenAPI document and its answer models.
+#: classes but the HTTP API's, the request body models (and the domain's models they subclass), the OpenAPI
+#: document and its answer models.
 NOT_AT_COLD_START = [
     "asyncio",
     "aws_lambda_powertools.event_handler.appsync",
@@ -52,6 +53,9 @@ NOT_AT_COLD_START = [
     "sourcesync.api.import_models",
     "sourcesync.api.responses",
     "sourcesync.api.openapi",
+    "sourcesync.domain.sources",
+    "sourcesync.domain.manual_data",
+    "sourcesync.domain.imports",
 ]
 #: What only the one function that serves such routes may load: the services of customers, manual data and
 #: the Import API (loaded by their first request).
