@@ -16,8 +16,8 @@ from devstack.api_gateway import ApiGateway
 from devstack.stack import load_template
 from sourcesync.api.app import PUBLIC_ROUTES, create_app
 from sourcesync.api.contract import OPERATIONS, allowed_methods, operation_of, valid_path_parameters
-from sourcesync.api.models import CustomerQuery, DryRunQuery, PageQuery
 from sourcesync.api.openapi import document
+from sourcesync.api.params import CustomerQuery, DryRunQuery, PageQuery
 from sourcesync.api.routes import (
     api_keys,
     console,

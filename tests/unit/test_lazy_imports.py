@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from devstack import REPO_ROOT
 
 
@@ -34,3 +36,85 @@ def test_the_connectors_package_names_still_resolve_on_first_use() -> None:
     assert connectors.Connector is Connector
     for name in connectors.__all__:  # every name the package exports still resolves
         assert getattr(connectors, name) is not None
+
+
+# ------------------------------------------------------------------ the API's functions (docs/architecture.md)
+#: Each API-side function's directory under functions/ and its settings (the template's, any value).
+API_FUNCTIONS = ("api", "resync_source", "resync_customer", "delete_source")
+#: What none of them loads at cold start: Powertools' other resolvers (and asyncio with them), its event
+#: classes but the HTTP API's, the request body models (and the domain's models they subclass), the OpenAPI
+#: document and its answer models.
+NOT_AT_COLD_START = [
+    "asyncio",
+    "aws_lambda_powertools.event_handler.appsync",
+    "aws_lambda_powertools.event_handler.bedrock_agent",
+    "aws_lambda_powertools.utilities.data_classes.sqs_event",
+    "sourcesync.api.models",
+    "sourcesync.api.import_models",
+    "sourcesync.api.responses",
+    "sourcesync.api.openapi",
+    "sourcesync.domain.sources",
+    "sourcesync.domain.manual_data",
+    "sourcesync.domain.imports",
+]
+#: What only the one function that serves such routes may load: the services of customers, manual data and
+#: the Import API (loaded by their first request).
+ONLY_ON_FIRST_USE = ["sourcesync.services.customers", "sourcesync.services.overlays", "sourcesync.services.imports"]
+
+
+def _handler_loads(function: str, modules: list[str]) -> dict[str, bool]:
+    from sourcesync.config import FUNCTION_SETTINGS, required_variables
+
+    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
+    environment |= {name: "x" for name in required_variables(FUNCTION_SETTINGS[function])}
+    probe = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(REPO_ROOT / 'functions' / function)!r}, {str(REPO_ROOT / 'shared')!r}]\n"
+        "import app\n"
+        f"print(' '.join(str(m in sys.modules) for m in {modules!r}))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=environment, cwd="/"
+    )
+    return dict(zip(modules, (word == "True" for word in answer.stdout.split()), strict=True))
+
+
+@pytest.mark.parametrize("function", API_FUNCTIONS)
+def test_an_api_function_cold_start_loads_only_its_resolver_and_checks(function: str) -> None:
+    # When a fresh interpreter imports the function's handler module, as Lambda does at cold start
+    loaded = _handler_loads(function, [*NOT_AT_COLD_START, *ONLY_ON_FIRST_USE, "sourcesync.api.contract"])
+    # Then it has its request checks, and nothing of what the module names says it must not load
+    assert loaded.pop("sourcesync.api.contract") is True  # the probe sees what the handler loads
+    assert loaded == dict.fromkeys(loaded, False)
+
+
+def test_the_lazy_powertools_packages_still_export_every_name() -> None:
+    # Given the API's resolver module, which registers Powertools' packages as lazy ones
+    loaded = _loaded_after(
+        "import sourcesync.api.resolver\n"
+        "from aws_lambda_powertools.event_handler import AppSyncResolver, APIGatewayHttpResolver, Response\n"
+        "from aws_lambda_powertools.utilities.data_classes import SQSEvent, APIGatewayProxyEventV2\n"
+        "import aws_lambda_powertools.event_handler as handlers\n"
+        "assert handlers.Response is Response and 'AppSyncResolver' in handlers.__all__\n"
+        "from sourcesync.api.resolver import APIGatewayHttpResolver as ours\n"
+        "assert ours is APIGatewayHttpResolver",
+        ["asyncio", "aws_lambda_powertools.event_handler.appsync"],
+    )
+    # Then a name asked for is imported from its submodule on first use (AppSync's resolver and asyncio with it)
+    assert loaded == dict.fromkeys(loaded, True)
+
+
+def test_every_contract_reference_resolves() -> None:
+    from pydantic import BaseModel
+
+    from sourcesync.api.contract import OPERATIONS, adapter, model
+
+    # Given the contract, whose models and path types are named and imported on first use
+    for operation in OPERATIONS:
+        # Then each names a model or a type that exists
+        references = [operation.query, *(r for r in operation.responses.values() if r is not None)]
+        references += [operation.body] if operation.body is not None else []
+        for reference in references:
+            assert issubclass(model(reference), BaseModel), reference
+        for name, kind in operation.params.items():
+            assert adapter(kind).json_schema()["type"] == "string", (operation.route_key, name)

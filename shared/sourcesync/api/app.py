@@ -9,15 +9,13 @@ import json
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ValidationError
 
 from sourcesync import errors
-from sourcesync.api.contract import Operation, allowed_methods, operation_of, valid_path_parameters
+from sourcesync.api.contract import Operation, allowed_methods, model, operation_of, valid_path_parameters
 from sourcesync.api.errors import error_body, headers_of, status_of, validation_details
 from sourcesync.api.rate_limit import limit_requests
+from sourcesync.api.resolver import APIGatewayHttpResolver, NextMiddleware, Response, Router
 from sourcesync.config import get_settings
 from sourcesync.services.accounts import authenticate
 from sourcesync.store.accounts import Principal
@@ -136,7 +134,7 @@ def _check_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
         if allow and operation.method not in allow:  # GET /v1/customers/merges: a resource, not a customer id
             raise errors.MethodNotAllowedError(operation.method, allow)
         raise errors.NotFoundError("No such resource: an id in the path is not one this API gives out.")
-    parse_query(app, operation.query)
+    parse_query(app, model(operation.query))
     return next_middleware(app)
 
 

@@ -9,11 +9,12 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
-from sourcesync.api import models as m
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 #: What any authenticated operation may answer besides its own codes: a bad path id or query (404/400), no
 #: key (401), the wrong role (403), a body over 1 MB (413), a body that is not JSON (415), too many
@@ -36,8 +37,8 @@ class Operation:
     operation_id: str
     summary: str
     responses: dict[int, str | None]  # success status -> its model ("module:Class" in sourcesync.api); None: no body
-    params: dict[str, Any] = field(default_factory=dict)  # path parameter -> its type
-    query: type[BaseModel] = m.NoQuery
+    params: dict[str, str] = field(default_factory=dict)  # path parameter -> its type ("params:DataSourceId")
+    query: str = "params:NoQuery"  # the model of its query string
     body: str | None = None  # "module:Class" in sourcesync.api: what the handler validates its body with
     body_required: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond COMMON_ERRORS
@@ -56,7 +57,7 @@ class Operation:
         return tuple(sorted({*COMMON_ERRORS, *self.errors}))
 
 
-_DS = {"uuid": m.DataSourceId}
+_DS = {"uuid": "params:DataSourceId"}
 _SOURCE_LINKS = {
     name: Link(target, {"uuid": "$response.body#/data_source/uuid"})
     for name, target in (
@@ -114,7 +115,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "listDataSources",
         "The account's data sources, in creation order.",
         {200: "responses:DataSourcePage"},
-        query=m.PageQuery,
+        query="params:PageQuery",
         tag="data sources",
     ),
     Operation(
@@ -144,7 +145,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Erase a data source (202 with the delete job); `dry_run=true` only says what would go (200).",
         {202: "models:JobResponse", 200: "responses:DeletePreviewResponse"},
         params=_DS,
-        query=m.DryRunQuery,
+        query="params:DryRunQuery",
         errors=(409, 422),
         links={202: _JOB_LINKS},
         tag="data sources",
@@ -156,7 +157,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Re-sync a data source (202 with the job); `dry_run=true` only says what manual data would go (200).",
         {202: "models:JobResponse", 200: "responses:ResyncPreviewResponse"},
         params=_DS,
-        query=m.DryRunQuery,
+        query="params:DryRunQuery",
         errors=(409, 422),
         links={202: _JOB_LINKS},
         tag="data sources",
@@ -178,7 +179,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "resyncCustomer",
         "Re-sync one customer of a data source (202 with the job).",
         {202: "models:JobResponse"},
-        params={"uuid": m.DataSourceId, "customer_uuid": m.CustomerId},
+        params={"uuid": "params:DataSourceId", "customer_uuid": "params:CustomerId"},
         errors=(409, 422),
         links={202: _JOB_LINKS},
         tag="data sources",
@@ -190,7 +191,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A data source's jobs, newest first.",
         {200: "responses:JobPage"},
         params=_DS,
-        query=m.PageQuery,
+        query="params:PageQuery",
         tag="jobs",
     ),
     Operation(
@@ -199,7 +200,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "getJob",
         "One job.",
         {200: "models:JobResponse"},
-        params={"job_id": m.JobId},
+        params={"job_id": "params:JobId"},
         tag="jobs",
     ),
     Operation(
@@ -208,7 +209,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "cancelJob",
         "Ask a running job to stop (202); 409 once it has finished or committed.",
         {202: "models:JobResponse"},
-        params={"job_id": m.JobId},
+        params={"job_id": "params:JobId"},
         errors=(409,),
         tag="jobs",
     ),
@@ -218,7 +219,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "listCustomers",
         "Customers of one source or of every source of the account.",
         {200: "responses:CustomerPage"},
-        query=m.CustomerQuery,
+        query="params:CustomerQuery",
         tag="customers",
     ),
     Operation(
@@ -227,8 +228,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "getCustomer",
         "One customer with its subscriptions, invoices and manual data.",
         {200: "responses:CustomerResponse"},
-        params={"uuid": m.CustomerId},
-        query=m.AsOfQuery,
+        params={"uuid": "params:CustomerId"},
+        query="params:AsOfQuery",
         links={200: _SUBSCRIPTION_LINKS},
         tag="customers",
     ),
@@ -248,7 +249,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "connectSubscriptions",
         "Connect subscriptions of a customer.",
         {200: "responses:CustomerResponse"},
-        params={"uuid": m.CustomerId},
+        params={"uuid": "params:CustomerId"},
         body="models:SubscriptionsRequest",
         errors=(409, 422),
         tag="manual data",
@@ -259,7 +260,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "disconnectSubscriptions",
         "Disconnect subscriptions of a customer.",
         {200: "responses:CustomerResponse"},
-        params={"uuid": m.CustomerId},
+        params={"uuid": "params:CustomerId"},
         body="models:SubscriptionsRequest",
         errors=(409, 422),
         tag="manual data",
@@ -270,8 +271,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "getSubscription",
         "One subscription.",
         {200: "responses:SubscriptionResponse"},
-        params={"uuid": m.SubscriptionId},
-        query=m.AsOfQuery,
+        params={"uuid": "params:SubscriptionId"},
+        query="params:AsOfQuery",
         tag="manual data",
     ),
     Operation(
@@ -280,7 +281,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "addMrrEdit",
         "Set a subscription's MRR over a period.",
         {201: "responses:OverlayResponse"},
-        params={"uuid": m.SubscriptionId},
+        params={"uuid": "params:SubscriptionId"},
         body="models:MrrEditRequest",
         errors=(409, 422),
         links={
@@ -296,7 +297,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "deleteMrrEdit",
         "Remove an MRR edit.",
         {204: None},
-        params={"uuid": m.SubscriptionId, "edit_id": m.MrrEditId},
+        params={"uuid": "params:SubscriptionId", "edit_id": "params:MrrEditId"},
         errors=(409, 422),
         tag="manual data",
     ),
@@ -306,7 +307,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "listApiKeys",
         "The account's API keys (never their secrets).",
         {200: "responses:ApiKeyPage"},
-        query=m.PageQuery,
+        query="params:PageQuery",
         tag="api keys",
     ),
     Operation(
@@ -315,7 +316,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "revokeApiKey",
         "Revoke a key at once (a key may revoke itself).",
         {204: None},
-        params={"key_id": m.ApiKeyId},
+        params={"key_id": "params:ApiKeyId"},
         tag="api keys",
     ),
     Operation(
@@ -324,7 +325,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "rotateApiKey",
         "A new key of the same role; the old one stops working after the grace period.",
         {201: "responses:RotatedKeyResponse"},
-        params={"key_id": m.ApiKeyId},
+        params={"key_id": "params:ApiKeyId"},
         body="models:RotateKeyRequest",
         body_required=False,
         tag="api keys",
@@ -393,24 +394,35 @@ def operation_of(method: str, route_path: str) -> Operation | None:
 
 
 @cache
-def model(reference: str) -> type[BaseModel]:
-    """A body or answer model by its reference ("import_models:ImportPlansRequest"), imported when the
-    OpenAPI document is built: a function's cold start does not pay for models it never validates."""
+def resolve(reference: str) -> Any:
+    """What a reference names ("import_models:ImportPlansRequest", "params:DataSourceId"), imported on first
+    use: a function's cold start does not pay for the models of operations it does not serve, and the
+    OpenAPI document's answer models are loaded only when it is built."""
     module, _, name = reference.partition(":")
-    found: type[BaseModel] = getattr(importlib.import_module(f"sourcesync.api.{module}"), name)
+    return getattr(importlib.import_module(f"sourcesync.api.{module}"), name)
+
+
+def model(reference: str) -> type[BaseModel]:
+    """A body, query or answer model by its reference."""
+    found = resolve(reference)
+    if not (isinstance(found, type) and issubclass(found, BaseModel)):
+        raise TypeError(f"{reference} is not a model")
     return found
 
 
 @cache
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
+def adapter(reference: str) -> TypeAdapter[Any]:
+    """The validator of a path parameter's type, by its reference, built on first use."""
+    from pydantic import TypeAdapter  # on first use, not at cold start (it loads pydantic's JSON Schema)
+
+    return TypeAdapter(resolve(reference))
 
 
 def valid_path_parameters(operation: Operation, values: dict[str, str]) -> bool:
     """Whether every path parameter has the shape of the id it names (checked before any store is asked)."""
     for name, kind in operation.params.items():
         try:
-            _adapter(kind).validate_python(values.get(name, ""))
+            adapter(kind).validate_python(values.get(name, ""))
         except ValueError:
             return False
     return True

@@ -9,10 +9,10 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from sourcesync.api.contract import OPERATIONS, Operation, model
+from sourcesync.api.contract import OPERATIONS, Operation, adapter, model
 from sourcesync.api.responses import ErrorResponse
 
 REF = "#/components/schemas/{model}"
@@ -46,7 +46,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 def _path_parameters(operation: Operation) -> list[dict[str, Any]]:
     out = []
     for name, kind in operation.params.items():
-        schema = TypeAdapter(kind).json_schema()
+        schema = adapter(kind).json_schema()
         out.append(
             {"name": name, "in": "path", "required": True, "schema": schema, "description": schema.get("description")}
         )
@@ -93,7 +93,7 @@ def _operation(operation: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         "tags": [operation.tag],
         "responses": responses,
     }
-    parameters = _path_parameters(operation) + _query_parameters(operation.query)
+    parameters = _path_parameters(operation) + _query_parameters(model(operation.query))
     if parameters:
         out["parameters"] = parameters
     if operation.body is not None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-
+from sourcesync.api.resolver import APIGatewayHttpResolver, NextMiddleware, Response
 from sourcesync.services.rate_limit import count_request
 from sourcesync.store.accounts import Principal
 

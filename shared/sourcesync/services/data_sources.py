@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
-from sourcesync.domain.sources import (
-    DEFAULT_MAX_RETRY_SECONDS,
-    DataSourceChanges,
-    DataSourceOptions,
-    DataSourceOptionsPatch,
-    NewDataSource,
-)
 from sourcesync.errors import ApiBaseNotAllowedError, InvalidRequestError, NotFoundError
 from sourcesync.ids import is_id, new_id
 from sourcesync.policy_matrix import CURRENT_VERSION
@@ -25,11 +18,16 @@ from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
 from sourcesync.systems import SYSTEMS, System
 
+if TYPE_CHECKING:  # the request models are loaded by the routes that create and change sources
+    from sourcesync.domain.sources import DataSourceChanges, DataSourceOptions, DataSourceOptionsPatch, NewDataSource
+
 SCHEDULE_SHARDS = 1  # the `scheduled` index's partitions; raise it (and the scheduler's loop) if it gets hot
 COUNT_KINDS = ("customers", "plans", "subscriptions", "invoices", "transactions")
 
 
 def _options(options: DataSourceOptions | None) -> dict[str, Any]:
+    from sourcesync.domain.sources import DataSourceOptions  # on first use, not at cold start
+
     options = options or DataSourceOptions()
     if options.api_base is not None and not get_settings().allow_api_base:
         raise ApiBaseNotAllowedError()
@@ -44,6 +42,8 @@ def _options(options: DataSourceOptions | None) -> dict[str, Any]:
 def _merged_options(stored: dict[str, Any], patch: DataSourceOptionsPatch) -> dict[str, Any]:
     """The stored options with the fields the PATCH names changed: a value replaces the stored one, `null`
     puts the option back to its default (`max_retry_seconds` 300, the others unset); the rest stay."""
+    from sourcesync.domain.sources import DEFAULT_MAX_RETRY_SECONDS  # on first use, not at cold start
+
     merged = dict(stored)
     named = patch.model_fields_set
     if "api_base" in named:

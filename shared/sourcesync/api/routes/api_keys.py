@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, parse_query, principal, raw_body
-from sourcesync.api.models import PageQuery, RotateKeyRequest
 from sourcesync.api.pagination import decode_cursor, encode_cursor
+from sourcesync.api.params import PageQuery
+from sourcesync.api.resolver import Response, Router
 from sourcesync.services import accounts
 
 router = Router()
@@ -29,6 +27,8 @@ def revoke_api_key(key_id: str) -> Response[str]:
 
 @router.post("/v1/api_keys/<key_id>/rotate")
 def rotate_api_key(key_id: str) -> Response[str]:
+    from sourcesync.api.models import RotateKeyRequest  # on first use, not at cold start
+
     request = RotateKeyRequest.model_validate_json(raw_body(router) or b"{}")  # no body: the default grace
     new, old_key_expires_at = accounts.rotate(principal(router), key_id, request.grace_period_seconds)
     body = {

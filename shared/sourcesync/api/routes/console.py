@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync import console
 from sourcesync.api.app import json_response
 from sourcesync.api.errors import error_body
+from sourcesync.api.resolver import Response, Router
 
 router = Router()  # its route keys are in `sourcesync.api.app.PUBLIC_ROUTES`
 

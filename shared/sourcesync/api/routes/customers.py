@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, parse_body, parse_query, principal
-from sourcesync.api.models import AsOfQuery, CustomerQuery, MergeRequest, SubscriptionsRequest
 from sourcesync.api.pagination import decode_cursor, encode_cursor
-from sourcesync.services import customers
+from sourcesync.api.params import AsOfQuery, CustomerQuery
+from sourcesync.api.resolver import Response, Router
 
 router = Router()
 
 
 @router.get("/v1/customers")
 def list_customers() -> Response[str]:
+    from sourcesync.services import customers  # on first use, not at cold start
+
     query = parse_query(router, CustomerQuery)
     entries, last = customers.list_page(
         principal(router),
@@ -29,13 +28,16 @@ def list_customers() -> Response[str]:
 
 @router.get("/v1/customers/<uuid>")
 def get_customer(uuid: str) -> Response[str]:
+    from sourcesync.services import customers  # on first use, not at cold start
+
     query = parse_query(router, AsOfQuery)
     return json_response(200, customers.get(principal(router), uuid, query.as_of or customers.today()))
 
 
 @router.post("/v1/customers/merges")
 def merge_customers() -> Response[str]:
-    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
+    from sourcesync.api.models import MergeRequest  # on first use, not at cold start
+    from sourcesync.services import customers, overlays  # on first use, not at cold start
 
     request = parse_body(router, MergeRequest)
     return json_response(200, overlays.merge(principal(router), request, customers.today()))
@@ -43,7 +45,8 @@ def merge_customers() -> Response[str]:
 
 @router.post("/v1/customers/<uuid>/connect_subscriptions")
 def connect_subscriptions(uuid: str) -> Response[str]:
-    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
+    from sourcesync.api.models import SubscriptionsRequest  # on first use, not at cold start
+    from sourcesync.services import customers, overlays  # on first use, not at cold start
 
     request = parse_body(router, SubscriptionsRequest)
     return json_response(200, overlays.connect(principal(router), uuid, request, customers.today()))
@@ -51,7 +54,8 @@ def connect_subscriptions(uuid: str) -> Response[str]:
 
 @router.post("/v1/customers/<uuid>/disconnect_subscriptions")
 def disconnect_subscriptions(uuid: str) -> Response[str]:
-    from sourcesync.services import overlays  # lazily: cold init (only these three routes use it)
+    from sourcesync.api.models import SubscriptionsRequest  # on first use, not at cold start
+    from sourcesync.services import customers, overlays  # on first use, not at cold start
 
     request = parse_body(router, SubscriptionsRequest)
     return json_response(200, overlays.disconnect(principal(router), uuid, request, customers.today()))

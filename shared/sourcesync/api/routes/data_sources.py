@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, parse_body, parse_query, principal
-from sourcesync.api.models import DataSourceCreateRequest, DataSourceUpdateRequest, PageQuery
 from sourcesync.api.pagination import decode_cursor, encode_cursor
+from sourcesync.api.params import PageQuery
+from sourcesync.api.resolver import Response, Router
 from sourcesync.services import data_sources
 
 router = Router()
@@ -15,6 +13,8 @@ router = Router()
 
 @router.post("/v1/data_sources")
 def create_data_source() -> Response[str]:
+    from sourcesync.api.models import DataSourceCreateRequest  # on first use, not at cold start
+
     created = data_sources.create(principal(router), parse_body(router, DataSourceCreateRequest))
     return json_response(201, created)
 
@@ -33,4 +33,6 @@ def get_data_source(uuid: str) -> Response[str]:
 
 @router.patch("/v1/data_sources/<uuid>")
 def update_data_source(uuid: str) -> Response[str]:
+    from sourcesync.api.models import DataSourceUpdateRequest  # on first use, not at cold start
+
     return json_response(200, data_sources.update(principal(router), uuid, parse_body(router, DataSourceUpdateRequest)))

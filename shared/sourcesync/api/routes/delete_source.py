@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, principal
+from sourcesync.api.resolver import Response, Router
 from sourcesync.api.routes.resync import accepted, dry_run
 from sourcesync.services import delete_source
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, parse_query, principal
-from sourcesync.api.models import PageQuery
 from sourcesync.api.pagination import decode_cursor, encode_cursor
+from sourcesync.api.params import PageQuery
+from sourcesync.api.resolver import Response, Router
 from sourcesync.services import data_sources
 from sourcesync.services.jobs import present_job, visible_job
 from sourcesync.store.jobs import get_job_store

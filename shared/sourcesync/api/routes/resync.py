@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import json_response, parse_query, principal
-from sourcesync.api.models import DryRunQuery
+from sourcesync.api.params import DryRunQuery
+from sourcesync.api.resolver import Response, Router
 from sourcesync.services import jobs, resync
 
 router = Router()

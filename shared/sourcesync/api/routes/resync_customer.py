@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from sourcesync.api.app import principal
+from sourcesync.api.resolver import Response, Router
 from sourcesync.api.routes.resync import accepted
 from sourcesync.services import resync
 
