@@ -118,3 +118,12 @@ def test_every_contract_reference_resolves() -> None:
             assert issubclass(model(reference), BaseModel), reference
         for name, kind in operation.params.items():
             assert adapter(kind).json_schema()["type"] == "string", (operation.route_key, name)
+
+
+@pytest.mark.parametrize("function", ["resync_worker", "purge_worker", "scheduler"])
+def test_a_worker_cold_start_loads_no_http_stack(function: str) -> None:
+    # When a fresh interpreter imports a worker's handler module, as Lambda does at cold start
+    loaded = _handler_loads(function, ["requests", "urllib3", "sourcesync.connectors.kit.http", "sourcesync.config"])
+    # Then the connectors' HTTP stack waits for the first fetch (most invocations never fetch)
+    assert loaded.pop("sourcesync.config") is True  # the probe sees what the handler loads
+    assert loaded == dict.fromkeys(loaded, False)

@@ -11,7 +11,6 @@ from typing import Any
 
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
-from sourcesync.connectors.base import Partition
 from sourcesync.pipeline.context import JobContext, ensure_live
 from sourcesync.records import AnyRecord, RecordKind
 from sourcesync.services import connections
@@ -91,6 +90,10 @@ def fetch(
     manifests = get_manifest_store()
     old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
     run = PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
+    # imported here, not at the top: the connectors' HTTP stack (requests, urllib3) loads on the first fetch,
+    # not at the cold start of every worker invocation (a purge or a reconcile never fetches)
+    from sourcesync.connectors.kit.streams import Partition
+
     typed_partition = Partition.model_validate(partition)
     # One page may retry for max_retry_seconds during a provider outage: stop starting pages early enough.
     reserve = 30.0 + float((source.get("options") or {}).get("max_retry_seconds", 300))
