@@ -13,7 +13,8 @@ from sourcesync.clock import now_iso
 from sourcesync.errors import NotFoundError
 from sourcesync.services.audit import publish
 from sourcesync.services.data_sources import COUNT_KINDS, live_source
-from sourcesync.services.jobs import PURGE_SHARD, new_job, start_purge
+from sourcesync.services.jobs import new_job
+from sourcesync.services.purges import PURGE_SHARD, start_purge
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.jobs import get_job_store

@@ -8,7 +8,6 @@ from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import ConflictError, NotFoundError
 from sourcesync.ids import is_id, new_id
-from sourcesync.log import logger
 from sourcesync.services.progress import job_progress
 from sourcesync.store.accounts import Principal, get_account_store
 from sourcesync.store.dynamo import Item
@@ -82,28 +81,6 @@ def start_source_job(
         fail_job(job, "start_failed", "The job's workflow could not be started.")
         raise
     return job
-
-
-#: Deleting sources sit in the sparse `scheduled` index under this shard, so the scheduler can restart
-#: a purge whose start was lost; a finished purge removes the source item and with it the entry.
-PURGE_SHARD = "purge"
-
-
-def start_purge(job: Item, attempt: int = 1) -> None:
-    name = execution_name(job["data_source_uuid"], job["job_id"]) + ("" if attempt == 1 else f"-{attempt}")
-    execution_input = {
-        "job": {
-            "account_id": job["account_id"],
-            "data_source_uuid": job["data_source_uuid"],
-            "job_id": job["job_id"],
-            "kind": "delete_source",
-            "running_job_id": job.get("running_job_id"),
-        }
-    }
-    try:
-        start_execution(get_settings().purge_state_machine_arn, name, execution_input)
-    except Exception:  # the source is deleted already; the scheduler restarts a purge that did not start
-        logger.exception("The purge could not be started", job_id=job["job_id"])
 
 
 def fail_job(job: Item, code: str, message: str) -> None:

@@ -25,7 +25,8 @@ from sourcesync.clock import iso, now_iso, parse_iso
 from sourcesync.errors import JobRunningError, NotFoundError
 from sourcesync.log import logger
 from sourcesync.schedule import next_fire
-from sourcesync.services.jobs import PURGE_SHARD, start_purge, start_source_job
+from sourcesync.services.jobs import start_source_job
+from sourcesync.services.purges import PURGE_SHARD, start_purge
 from sourcesync.store.dynamo import Item
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.sources import get_source_store
