@@ -124,7 +124,11 @@ def test_a_cron_schedule_fires_at_its_minute(deployed_stack: Any, principal: Pri
     uuid = created["data_source"]["uuid"]
     wait_idle(principal, uuid)
     anchor = parse_iso(get_source_store().get(principal.account_id, uuid)["schedule_anchor"])
-    night = (anchor + timedelta(days=1)).replace(hour=2, minute=0, second=0, microsecond=0)
+    # the schedule's first 02:30 after its anchor (today's when the test runs before 02:30 UTC): a later night
+    # would find that first firing overdue, and rightly start it at once
+    night = anchor.replace(hour=2, minute=0, second=0, microsecond=0)
+    if night + timedelta(minutes=30) <= anchor:
+        night += timedelta(days=1)
     scheduler = Scheduler(deployed_stack.client("events"), deployed_stack.client("stepfunctions"), start=night)
     assert uuid not in scheduler_result(scheduler.tick(night + timedelta(minutes=29)))["started"]
     assert uuid in scheduler_result(scheduler.tick(night + timedelta(minutes=30)))["started"]
