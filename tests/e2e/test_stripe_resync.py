@@ -50,81 +50,83 @@ def snapshot(api: Client, uuid: str) -> dict[str, Any]:
 
 
 def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, stripe: str) -> None:
-    source = create_stripe_source(api, stripe)
-    uuid = source["uuid"]
-    assert source["status"] == "active" and source["last_synced_at"]
-    before = snapshot(api, uuid)
-    assert len(before) == source["counts"]["customers"] >= 40
-    assert source["counts"]["subscriptions"] >= 40 and source["counts"]["invoices"] >= 40
+    with FaultProxy(stripe) as proxy:  # slowed below, so that the job is still running when asked
+        source = create_stripe_source(api, proxy.url)
+        uuid = source["uuid"]
+        assert source["status"] == "active" and source["last_synced_at"]
+        before = snapshot(api, uuid)
+        assert len(before) == source["counts"]["customers"] >= 40
+        assert source["counts"]["subscriptions"] >= 40 and source["counts"]["invoices"] >= 40
 
-    # changes at the provider: a new customer, a cancelled subscription, a new invoice
-    emulator = StripeEmulator(stripe)
-    newcomer = emulator.add_customer("Newcomer", "new@example.com", "US")
-    emulator.subscribe(newcomer, "growth-monthly", 2)
-    active = [s for s in emulator.get("/v1/subscriptions", {"limit": 100})["data"] if s["status"] == "active"]
-    to_cancel = active[0]
-    emulator.cancel(to_cancel["id"])
-    invoiced = active[1]["customer"]
-    emulator.post(
-        "/v1/invoiceitems", {"customer": invoiced, "amount": 4200, "currency": "usd", "description": "Onboarding"}
-    )
-    new_invoice = emulator.post("/v1/invoices", {"customer": invoiced})
-    emulator.post(f"/v1/invoices/{new_invoice['id']}/pay", {})
+        # changes at the provider: a new customer, a cancelled subscription, a new invoice
+        emulator = StripeEmulator(stripe)
+        newcomer = emulator.add_customer("Newcomer", "new@example.com", "US")
+        emulator.subscribe(newcomer, "growth-monthly", 2)
+        active = [s for s in emulator.get("/v1/subscriptions", {"limit": 100})["data"] if s["status"] == "active"]
+        to_cancel = active[0]
+        emulator.cancel(to_cancel["id"])
+        invoiced = active[1]["customer"]
+        emulator.post(
+            "/v1/invoiceitems", {"customer": invoiced, "amount": 4200, "currency": "usd", "description": "Onboarding"}
+        )
+        new_invoice = emulator.post("/v1/invoices", {"customer": invoiced})
+        emulator.post(f"/v1/invoices/{new_invoice['id']}/pay", {})
 
-    # a reader polls while the re-sync runs
-    seen: list[dict[str, Any]] = []
-    stop = threading.Event()
+        # a reader polls while the re-sync runs
+        seen: list[dict[str, Any]] = []
+        stop = threading.Event()
 
-    def poll() -> None:
-        reader = Client(api.base, api.session.headers["Authorization"].split(" ", 1)[1])
-        while not stop.is_set():
-            seen.append(snapshot(reader, uuid))
+        def poll() -> None:
+            reader = Client(api.base, api.session.headers["Authorization"].split(" ", 1)[1])
+            while not stop.is_set():
+                seen.append(snapshot(reader, uuid))
 
-    reader = threading.Thread(target=poll)
-    reader.start()
-    try:
-        one = api.ok("GET", f"/v1/customers?data_source_uuid={uuid}&per_page=1")["entries"][0]["uuid"]
-        answer = api.post(f"/v1/data_sources/{uuid}/resync")
-        assert answer.status_code == 202, answer.text
-        job = answer.json()
-        assert job["kind"] == "resync_source" and answer.headers["Location"] == f"/v1/jobs/{job['id']}"
-        running = api.ok("GET", f"/v1/data_sources/{uuid}")
-        assert running["current_job"]["id"] == job["id"]
-        second = api.post(f"/v1/data_sources/{uuid}/resync")
-        assert second.status_code == 409
-        assert second.json()["error"]["code"] == "job_running" and second.json()["error"]["job_id"] == job["id"]
-        one_customer = api.post(f"/v1/data_sources/{uuid}/customers/{one}/resync")  # nor one of its customers
-        assert one_customer.status_code == 409 and one_customer.json()["error"]["job_id"] == job["id"]
-        finished = api.wait_for_job(job["id"])
-    finally:
-        stop.set()
-        reader.join()
-    assert finished["status"] == "succeeded", finished
-    assert finished["progress"]["percent"] == 100
-    after = snapshot(api, uuid)
+        reader = threading.Thread(target=poll)
+        reader.start()
+        try:
+            one = api.ok("GET", f"/v1/customers?data_source_uuid={uuid}&per_page=1")["entries"][0]["uuid"]
+            proxy.set(delay=0.2)  # a slow provider: the re-sync is still running at the next requests
+            answer = api.post(f"/v1/data_sources/{uuid}/resync")
+            assert answer.status_code == 202, answer.text
+            job = answer.json()
+            assert job["kind"] == "resync_source" and answer.headers["Location"] == f"/v1/jobs/{job['id']}"
+            running = api.ok("GET", f"/v1/data_sources/{uuid}")
+            assert running["current_job"]["id"] == job["id"]
+            second = api.post(f"/v1/data_sources/{uuid}/resync")
+            assert second.status_code == 409
+            assert second.json()["error"]["code"] == "job_running" and second.json()["error"]["job_id"] == job["id"]
+            one_customer = api.post(f"/v1/data_sources/{uuid}/customers/{one}/resync")  # nor one of its customers
+            assert one_customer.status_code == 409 and one_customer.json()["error"]["job_id"] == job["id"]
+            finished = api.wait_for_job(job["id"])
+        finally:
+            stop.set()
+            reader.join()
+        assert finished["status"] == "succeeded", finished
+        assert finished["progress"]["percent"] == 100
+        after = snapshot(api, uuid)
 
-    # the changes are there
-    assert len(after) == len(before) + 1
-    assert "Newcomer" in {name for name, _ in after.values()}
-    cancelled_customer = next(
-        c
-        for c in api.ok(
-            "GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": to_cancel["customer"]}
-        )["entries"]
-    )
-    detail = api.ok("GET", f"/v1/customers/{cancelled_customer['uuid']}")
-    assert {s["status"] for s in detail["subscriptions"]} == {"cancelled"}
-    assert detail["mrr"] == 0
-    invoiced_customer = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": invoiced})[
-        "entries"
-    ][0]
-    invoices = api.ok("GET", f"/v1/customers/{invoiced_customer['uuid']}")["invoices"]
-    assert new_invoice["id"] in {i["external_id"] for i in invoices}
-    # and every reader saw either the old data or the new data, never a mix of the two
-    assert len(seen) >= 3
-    assert all(s in (before, after) for s in seen), [len(s) for s in seen if s not in (before, after)]
-    counts = api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]
-    assert counts["customers"] == len(after)
+        # the changes are there
+        assert len(after) == len(before) + 1
+        assert "Newcomer" in {name for name, _ in after.values()}
+        cancelled_customer = next(
+            c
+            for c in api.ok(
+                "GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": to_cancel["customer"]}
+            )["entries"]
+        )
+        detail = api.ok("GET", f"/v1/customers/{cancelled_customer['uuid']}")
+        assert {s["status"] for s in detail["subscriptions"]} == {"cancelled"}
+        assert detail["mrr"] == 0
+        invoiced_customer = api.ok("GET", "/v1/customers", params={"data_source_uuid": uuid, "external_id": invoiced})[
+            "entries"
+        ][0]
+        invoices = api.ok("GET", f"/v1/customers/{invoiced_customer['uuid']}")["invoices"]
+        assert new_invoice["id"] in {i["external_id"] for i in invoices}
+        # and every reader saw either the old data or the new data, never a mix of the two
+        assert len(seen) >= 3
+        assert all(s in (before, after) for s in seen), [len(s) for s in seen if s not in (before, after)]
+        counts = api.ok("GET", f"/v1/data_sources/{uuid}")["counts"]
+        assert counts["customers"] == len(after)
 
 
 def test_an_unchanged_resync_changes_nothing_readers_see(api: Client, stripe: str) -> None:

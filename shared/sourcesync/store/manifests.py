@@ -13,10 +13,11 @@ entries override the copied ones; an entry with a fourth element ``1`` removes t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -36,6 +37,19 @@ class Entry(NamedTuple):
 
 
 Manifest = dict[str, Entry]
+
+FINGERPRINT_MODULUS = 1 << 64
+
+
+def fingerprint(uuids: Iterable[str]) -> int:
+    """A set's fingerprint: the sum, modulo 2**64, of each uuid's 64-bit BLAKE2b digest. Sums add up across
+    chunks and partitions, so a re-sync can tell, without reloading any manifest, that the records it saw
+    unchanged are exactly the previous generation's: equal counts and equal fingerprints (a uuid seen twice
+    while another vanished would need two digests to collide)."""
+    total = 0
+    for uuid in uuids:
+        total += int.from_bytes(hashlib.blake2b(uuid.encode(), digest_size=8).digest(), "big")
+    return total % FINGERPRINT_MODULUS
 
 
 def _safe(partition_key: str) -> str:
@@ -166,6 +180,27 @@ class ManifestStore:
 
         with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
             list(pool.map(put, shards))
+
+    def copy_owners(self, account_id: str, data_source_uuid: str, source: int, target: int) -> bool:
+        """Copy every owner shard of a generation to another whose subscriptions are the same (server-side
+        copies, nothing parsed). False, and nothing copied, if the source generation lacks any shard."""
+        prefix = f"{self._prefix(account_id, data_source_uuid, source)}{OWNERS}/"
+        present = set(self._keys(prefix))
+        if any(self._owners_key(account_id, data_source_uuid, source, c) not in present for c in SHARD_CHARACTERS):
+            return False
+        s3 = client("s3")
+        target_prefix = f"{self._prefix(account_id, data_source_uuid, target)}{OWNERS}/"
+
+        def copy(key: str) -> None:
+            s3.copy_object(
+                Bucket=self.bucket,
+                Key=target_prefix + key[len(prefix) :],
+                CopySource={"Bucket": self.bucket, "Key": key},
+            )
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+            list(pool.map(copy, sorted(present)))
+        return True
 
     def owner(self, account_id: str, data_source_uuid: str, generation: int, subscription_uuid: str) -> str | None:
         """The customer uuid a subscription of the generation belongs to (one small read); None if unknown."""

@@ -34,7 +34,9 @@ def collect_garbage(job: JobContext, partitions: list[dict[str, Any]]) -> dict[s
         return {"waiting": False, "removed": 0}
     manifests, records = get_manifest_store(), get_record_store()
     removed = 0
-    for kind in sorted({p["kind"] for p in partitions}):
+    # the kinds reconcile found unchanged (nothing new, changed or vanished) left no version to remove
+    unchanged = set((work_items.read(job.job_id, "COUNTS") or {}).get("unchanged_kinds") or ())
+    for kind in sorted({p["kind"] for p in partitions} - unchanged):
         new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
         old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
         keys = []

@@ -1,5 +1,12 @@
 """`fetch`: one partition's pages, until the time budget; what changed is written, the rest only noted in
-the generation's manifest; a checkpoint (the work item `PART#<partition>`) makes it resumable."""
+the generation's manifest; a checkpoint (the work item `PART#<partition>`) makes it resumable.
+
+The checkpoint also says whether the partition found anything new or changed (`changed`, the versions it
+made) and which of the previous generation's records it saw unchanged (`matched`, with their fingerprint
+`matched_sum`), beside the previous generation's count and fingerprint for the kind (`old_count`,
+`old_sum`). When no partition of a kind changed anything and together they saw exactly the previous
+generation's records, nothing of the kind changed or vanished: `reconcile` and the clean-up then skip
+reloading that kind's manifests (`unchanged_kind`)."""
 
 from __future__ import annotations
 
@@ -15,7 +22,14 @@ from sourcesync.pipeline.context import JobContext, ensure_live
 from sourcesync.records import AnyRecord, RecordKind
 from sourcesync.services import connections
 from sourcesync.store import work_items
-from sourcesync.store.manifests import Entry, Manifest, ManifestStore, get_manifest_store
+from sourcesync.store.manifests import (
+    FINGERPRINT_MODULUS,
+    Entry,
+    Manifest,
+    ManifestStore,
+    fingerprint,
+    get_manifest_store,
+)
 from sourcesync.store.records import Version, customer_external_id, encode, get_record_store, uuid_for
 
 WRITE_BATCH = 100
@@ -31,6 +45,8 @@ class PartitionRun:
     pending: list[Version] = field(default_factory=list)
     futures: list[Future[int]] = field(default_factory=list)
     written: int = 0
+    changed: int = 0  # versions made since the last checkpoint (new or changed records)
+    matched: list[str] = field(default_factory=list)  # the previous generation's records seen unchanged since
 
     @property
     def kind(self) -> RecordKind:
@@ -81,6 +97,9 @@ def fetch(
         "kind": partition["kind"],
         "written": 0,
         "total": None,
+        "changed": 0,
+        "matched": 0,
+        "matched_sum": "0",
     }
     if checkpoint["finished"]:
         return {"done": True, "iterations": iterations + 1, "yield": False}
@@ -89,6 +108,10 @@ def fetch(
     connector = connections.connector_for(source)
     manifests = get_manifest_store()
     old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
+    if "old_sum" not in checkpoint and checkpoint["seq"] == 0 and checkpoint["done"] == 0:
+        # once, as the partition starts (the previous generation never changes); a checkpoint written
+        # before these figures existed never gets them, and its kind's manifests are compared as before
+        checkpoint.update(old_count=len(old), old_sum=str(fingerprint(old)))
     run = PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
     # imported here, not at the top: the connectors' HTTP stack (requests, urllib3) loads on the first fetch,
     # not at the cold start of every worker invocation (a purge or a reconcile never fetches)
@@ -117,6 +140,9 @@ def fetch(
                 run.seen[uuid] = entry
                 if version is not None:
                     run.pending.append(version)
+                    run.changed += 1
+                else:
+                    run.matched.append(uuid)
             if len(run.pending) >= WRITE_BATCH or page.next_cursor is None:
                 batch, run.pending = run.pending, []
                 run.futures.append(writer.submit(records.write, job.data_source_uuid, batch))
@@ -162,5 +188,28 @@ def _checkpoint(run: PartitionRun, cursor: str | None, finished: bool, manifests
         written=checkpoint["written"] + run.written,
         updated_at=now_iso(),
     )
+    if "old_sum" in checkpoint:
+        checkpoint.update(
+            changed=int(checkpoint["changed"]) + run.changed,
+            matched=int(checkpoint["matched"]) + len(run.matched),
+            matched_sum=str((int(checkpoint["matched_sum"]) + fingerprint(run.matched)) % FINGERPRINT_MODULUS),
+        )
     work_items.write(job.job_id, f"PART#{run.partition['key']}", checkpoint)
-    run.seen, run.written = {}, 0
+    run.seen, run.written, run.changed, run.matched = {}, 0, 0, []
+
+
+def unchanged_kind(checkpoints: list[dict[str, Any]]) -> int | None:
+    """The previous generation's count of a kind if its partitions' finished checkpoints show that nothing of
+    it changed or vanished: no new or changed record, every previous record seen unchanged and nothing seen
+    twice (the counts and fingerprints add up to the previous generation's). None otherwise, or when a
+    checkpoint predates these figures: then the caller compares the manifests."""
+    if not checkpoints or any("old_sum" not in c or "matched_sum" not in c for c in checkpoints):
+        return None
+    old_count, old_sum = int(checkpoints[0]["old_count"]), int(checkpoints[0]["old_sum"])
+    if any(int(c["old_count"]) != old_count or int(c["old_sum"]) != old_sum for c in checkpoints):
+        return None
+    if any(int(c.get("changed", 1)) for c in checkpoints):
+        return None
+    matched = sum(int(c["matched"]) for c in checkpoints)
+    matched_sum = sum(int(c["matched_sum"]) for c in checkpoints) % FINGERPRINT_MODULUS
+    return old_count if matched == old_count and matched_sum == old_sum else None

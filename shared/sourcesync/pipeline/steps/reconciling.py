@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sourcesync.pipeline.context import JobContext, ensure_live, set_job
+from sourcesync.pipeline.steps.fetching import unchanged_kind
 from sourcesync.records import RecordKind
 from sourcesync.store import work_items
 from sourcesync.store.manifests import get_manifest_store
@@ -13,7 +14,11 @@ from sourcesync.store.records import Version, get_record_store
 
 
 def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Once every partition is fetched: tombstone the records that vanished at the provider, and count."""
+    """Once every partition is fetched: tombstone the records that vanished at the provider, and count.
+
+    A kind whose partitions' checkpoints show that nothing of it changed or vanished (`unchanged_kind`) is
+    not compared: its count is the previous generation's, its subscription owners are copied as they are,
+    and the clean-up is told (`unchanged_kinds` in the `COUNTS` work item) that it has nothing to remove."""
     parts = {
         item["sk"].removeprefix("PART#"): item
         for item in work_items.of_job(job.job_id)
@@ -26,7 +31,13 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
     manifests, records = get_manifest_store(), get_record_store()
     counts: dict[str, int] = {}
     tombstones = 0
+    unchanged: list[str] = []
     for kind in sorted({p["kind"] for p in partitions}):
+        same = _unchanged(job, kind, [parts[p["key"]] for p in partitions if p["kind"] == kind])
+        if same is not None:
+            counts[kind] = same
+            unchanged.append(kind)
+            continue
         new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
         old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
         vanished = [
@@ -45,8 +56,23 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
         counts[kind] = len(new)
         if kind == RecordKind.SUBSCRIPTIONS.value:
             manifests.put_all_owners(job.account_id, job.data_source_uuid, job.generation, new)
-    work_items.write(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones})
+    work_items.write(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones, "unchanged_kinds": unchanged})
     return {"all_fetched": True, "vanished": tombstones}
+
+
+def _unchanged(job: JobContext, kind: str, checkpoints: list[dict[str, Any]]) -> int | None:
+    """The kind's count if nothing of it changed or vanished (its subscription owners copied to the new
+    generation as they are); None if its manifests must be compared."""
+    assert job.generation is not None
+    if job.previous_generation is None:
+        return None
+    same = unchanged_kind(checkpoints)
+    if same is not None and kind == RecordKind.SUBSCRIPTIONS.value:
+        copied = get_manifest_store().copy_owners(
+            job.account_id, job.data_source_uuid, job.previous_generation, job.generation
+        )
+        return same if copied else None
+    return same
 
 
 def apply_overlays(job: JobContext) -> dict[str, Any]:
