@@ -19,11 +19,13 @@ SMOKE = {
     "cold_repeats": 1,
     "scheduled_sources": 40,
     "system_customers": 3,
+    "scale_records": 120,
+    "scale_rate_customers": 8,
 }
 
 
 def run() -> dict[str, Any]:
-    from benchmarks import cold_init, delete_bench, resync_bench, scheduler_bench, systems_bench
+    from benchmarks import cold_init, delete_bench, resync_bench, scale_bench, scheduler_bench, systems_bench
     from benchmarks.__main__ import render
     from benchmarks.harness import METER, local_stack
 
@@ -51,6 +53,10 @@ def run() -> dict[str, Any]:
         lap("scheduler")
         results["systems"] = systems_bench.run(endpoints, customers=SMOKE["system_customers"], repeats=1, latency=0)
         lap("systems")
+        results["scale"] = scale_bench.run(
+            endpoints, records=SMOKE["scale_records"], rate_customers=SMOKE["scale_rate_customers"], latency=0
+        )
+        lap("scale")
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["phases"] = phases
     results["rendered"] = render(results)

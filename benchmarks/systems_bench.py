@@ -1,10 +1,10 @@
 """Per system with an emulator (devstack/emulators): an import and an unchanged re-sync against a plain fetch
 of the same emulator in the same run, and DynamoDB write units per record.
 
-The emulators set no rate limit, and neither does the plain fetch: the sources are created with a
+The emulators set no rate limit here, and neither does the plain fetch: the sources are created with a
 `requests_per_second` far above what the emulator serves, so that the ratio measures SourceSync's own
-work, not the provider's published limit (that one has its own benchmark, behind a rate-limited
-emulator).
+work, not the provider's published limit. How an import keeps a provider's limit busy is measured in
+`scale_bench.py`, against an emulator that enforces one (`EmulatorAdmin.rate_limit`).
 
 The emulators answer on loopback in well under a millisecond, where a provider across the internet takes
 a tenth of a second or more per request: both the plain fetch and the import are measured with every

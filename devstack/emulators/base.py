@@ -10,9 +10,16 @@ error bodies. Tests and seeds write that data through the admin API under `/<sys
     POST             /_emulator/faults                       {"status", "times", "retry_after", "tenant"}:
                                                              the next `times` provider requests (of that
                                                              tenant, or any) get `error(status, ...)`
-    GET              /_emulator/{tenant}/_requests           {"count": provider requests served}
+    GET              /_emulator/{tenant}/_requests           {"count": provider requests served (every
+                                                             answer), "throttled": of them, the 429s the
+                                                             tenant's rate limit answered}
     PUT              /_emulator/latency                      {"seconds"}: every provider request waits that
                                                              long before its answer (benchmarks)
+    PUT              /_emulator/rate_limit                   {"tenant", "requests_per_second", "burst"}: the
+                                                             tenant's requests beyond a token bucket of that
+                                                             rate and size (burst: default one second's worth)
+                                                             get `error(429, retry_after)`, the wait until a
+                                                             token is back; a rate of null or 0 lifts it
 
 `EmulatorAdmin` wraps it; `EmulatorServer` runs every discovered emulator in a child process of the stack
 (`python -m devstack.emulators --port N`); `serve_in_thread` runs them in this process, for tests that
@@ -26,7 +33,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,9 +113,39 @@ class TenantData:
     def __init__(self) -> None:
         self._collections: dict[str, dict[str, dict[str, Any]]] = {}
         self.requests = 0
+        #: the requests its rate limit answered with a 429
+        self.throttled = 0
 
     def collection(self, name: str) -> dict[str, dict[str, Any]]:
         return self._collections.setdefault(name, {})
+
+
+@dataclass
+class RateLimitBucket:
+    """A provider's request limit for one tenant: a token bucket of `burst` tokens refilled at `rate` a
+    second; a request takes one token or is refused."""
+
+    rate: float
+    burst: float
+    clock: Callable[[], float] = time.monotonic
+    tokens: float = field(init=False)
+    updated: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
+        self.tokens = self.burst
+        self.updated = self.clock()
+
+    def take(self) -> float:
+        """0.0 when a token was taken; otherwise the seconds until one is back (nothing taken)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = max(now, self.updated)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 @dataclass
@@ -128,6 +165,8 @@ class ProviderEmulator:
         self.lock = threading.RLock()
         self.tenants: dict[str, TenantData] = {}
         self.faults: list[_Fault] = []
+        #: tenant -> its rate limit (none by default)
+        self.rate_limits: dict[str, RateLimitBucket] = {}
         #: seconds each provider request waits before it is answered (outside the lock, as a provider
         #: across the internet would): 0 for tests; the benchmarks set a provider's typical latency
         self.latency = 0.0
@@ -169,6 +208,11 @@ class ProviderEmulator:
             fault = self._take_fault(tenant)
             if fault is not None:
                 return self.error(request, fault.status, fault.retry_after)
+            limit = self.rate_limits.get(tenant)
+            wait = limit.take() if limit is not None else 0.0
+            if wait > 0:
+                data.throttled += 1
+                return self.error(request, 429, wait)
             return self.handle(request, data)
 
     def _take_fault(self, tenant: str) -> _Fault | None:
@@ -185,6 +229,8 @@ class ProviderEmulator:
         if parts == ["latency"] and method == "PUT":
             self.latency = max(0.0, float((request.json() or {}).get("seconds", 0)))
             return Response(204)
+        if parts == ["rate_limit"] and method == "PUT":
+            return self._set_rate_limit(request.json() or {})
         if parts == ["faults"] and method == "POST":
             spec = request.json() or {}
             self.faults.append(
@@ -200,7 +246,8 @@ class ProviderEmulator:
             self.tenants.pop(parts[0], None)
             return Response(204)
         if len(parts) == 2 and parts[1] == "_requests" and method == "GET":
-            return Response(200, {"count": self.data(parts[0]).requests})
+            data = self.data(parts[0])
+            return Response(200, {"count": data.requests, "throttled": data.throttled})
         if len(parts) == 2 and method == "GET":
             return Response(200, list(self.data(parts[0]).collection(parts[1]).values()))
         if len(parts) == 3:
@@ -217,6 +264,20 @@ class ProviderEmulator:
             if method == "DELETE":
                 return Response(204) if objects.pop(key, None) is not None else Response(404, {"error": "not found"})
         return Response(404, {"error": f"no admin route {method} /{'/'.join(parts)}"})
+
+    def _set_rate_limit(self, spec: dict[str, Any]) -> Response:
+        tenant, rate = spec.get("tenant"), spec.get("requests_per_second")
+        if not isinstance(tenant, str) or not tenant:
+            return Response(400, {"error": "a rate limit is set for one tenant: give its `tenant`"})
+        if not rate:
+            self.rate_limits.pop(tenant, None)
+            return Response(204)
+        try:
+            burst = float(spec.get("burst") or max(1.0, float(rate)))
+            self.rate_limits[tenant] = RateLimitBucket(float(rate), burst)
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": f"bad rate limit: {exc}"})
+        return Response(204)
 
 
 # ------------------------------------------------------------------------------------------ the server
@@ -371,3 +432,16 @@ class EmulatorAdmin:
 
     def requests(self, tenant: str) -> int:
         return int(self._call("GET", self._url(tenant, "_requests"))["count"])
+
+    def throttled(self, tenant: str) -> int:
+        """How many of the tenant's requests its rate limit answered with a 429."""
+        return int(self._call("GET", self._url(tenant, "_requests"))["throttled"])
+
+    def rate_limit(self, tenant: str, requests_per_second: float | None, burst: float | None = None) -> None:
+        """Refuse the tenant's requests beyond `requests_per_second` (a token bucket of `burst` tokens,
+        by default one second's worth) with the provider's 429 and Retry-After; None lifts the limit."""
+        self._call(
+            "PUT",
+            self._url("rate_limit"),
+            {"tenant": tenant, "requests_per_second": requests_per_second, "burst": burst},
+        )

@@ -25,12 +25,15 @@ def test_every_benchmark_runs_to_its_end_at_a_tiny_size() -> None:
     report = done.stdout[done.stdout.index("# Benchmarks") :]
     results = json.loads(done.stdout[: done.stdout.index("# Benchmarks")])
     # every benchmark ran and returned its figures, and the report has a row for each
-    assert {"cold_init", "resync", "delete", "scheduler"} <= set(results)
+    assert {"cold_init", "resync", "delete", "scheduler", "systems", "scale"} <= set(results)
     for row in (
         "delete: median answer",
         "first import: write units per record",
         "import: time to the switch",
         "scheduler: DynamoDB requests per minute",
+        "behind a rate limit: import ÷ (pages ÷ limit)",
+        "state transitions per 1,000 records, an import of",
+        "**Scale**",
         "cold init: ",
     ):
         assert row in report, report

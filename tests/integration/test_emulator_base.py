@@ -11,7 +11,15 @@ import pytest
 import requests
 
 from devstack.emulators import discover, emulator_urls
-from devstack.emulators.base import EmulatorAdmin, EmulatorHTTPServer, ProviderEmulator, Request, Response, TenantData
+from devstack.emulators.base import (
+    EmulatorAdmin,
+    EmulatorHTTPServer,
+    ProviderEmulator,
+    RateLimitBucket,
+    Request,
+    Response,
+    TenantData,
+)
 from devstack.ports import free_port
 
 
@@ -118,3 +126,41 @@ def test_every_emulator_module_declares_its_system_and_seed() -> None:
         assert issubclass(module.EMULATOR, ProviderEmulator) and module.EMULATOR.system == system
         assert callable(module.seed_demo) and callable(module.plain_fetch), system
     assert emulator_urls("http://h:1", modules) == {system: f"http://h:1/{system}" for system in modules}
+
+
+def test_a_rate_limit_bucket_refuses_beyond_its_burst_and_refills_at_its_rate() -> None:
+    now = [100.0]
+    bucket = RateLimitBucket(rate=4.0, burst=2.0, clock=lambda: now[0])
+    assert [bucket.take(), bucket.take()] == [0.0, 0.0]
+    assert bucket.take() == pytest.approx(0.25)  # a token is back in 1/4 s
+    now[0] += 0.25
+    assert bucket.take() == 0.0
+    assert bucket.take() == pytest.approx(0.25)
+    now[0] += 10  # refills to its burst, never beyond
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, pytest.approx(0.25)]
+    with pytest.raises(ValueError):
+        RateLimitBucket(rate=0.0, burst=1.0)
+
+
+def test_a_tenants_rate_limit_answers_the_providers_429_with_retry_after(toy: str) -> None:
+    admin = EmulatorAdmin(toy)
+    admin.put("k", "things", "t1", {"id": "t1"})
+    admin.put("other", "things", "t2", {"id": "t2"})
+    admin.rate_limit("k", 0.2, burst=2)  # a token every 5 s: the third request at once is refused
+
+    answers = [_things(toy, "k") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json() == {"message": "toy error 429"}
+    assert 0 < float(answers[2].headers["Retry-After"]) <= 5
+    assert [_things(toy, "other").status_code for _ in range(3)] == [200, 200, 200]  # no limit of its own
+    assert (admin.requests("k"), admin.throttled("k"), admin.throttled("other")) == (3, 1, 0)
+
+    admin.rate_limit("k", None)  # lifted
+    assert [_things(toy, "k").status_code for _ in range(3)] == [200, 200, 200]
+    assert admin.throttled("k") == 1
+
+
+def test_a_rate_limit_needs_a_tenant_and_a_valid_bucket(toy: str) -> None:
+    for spec in ({"requests_per_second": 5}, {"tenant": "k", "requests_per_second": 5, "burst": 0.5}):
+        answer = requests.put(f"{toy}/_emulator/rate_limit", json=spec, timeout=5)
+        assert answer.status_code == 400, spec
