@@ -74,9 +74,11 @@ def hold(principal: Principal, uuid: str, kind: str = "import") -> steps.JobCont
     return steps.JobContext(account_id=principal.account_id, data_source_uuid=uuid, job_id=job["job_id"], kind=kind)
 
 
-def run_job(job: steps.JobContext, repeat_every_step: bool) -> dict[str, Any]:
+def run_job(job: steps.JobContext, repeat_every_step: bool, settle: bool = False) -> dict[str, Any]:
     """Drive every step as the state machine would; with `repeat_every_step`, each step runs twice (as a
-    retry after a crash right after the step's work would)."""
+    retry after a crash right after the step's work would). With `settle`, reconcile, the policy matrix
+    and the switch run as the full re-sync's one task (`settle`), else one by one (a customer re-sync's
+    path, and executions of the state machine's earlier definition)."""
     times = 2 if repeat_every_step else 1
     for _ in range(times):
         planned = steps.plan(job)
@@ -88,12 +90,16 @@ def run_job(job: steps.JobContext, repeat_every_step: bool) -> dict[str, Any]:
                 answer = steps.fetch(context, partition, iterations, 10_000, lambda: 900.0)
             iterations, done = answer["iterations"], answer["done"]
         assert iterations > 1 or partition["kind"] == "plans"  # it really looped, one page at a time
-    for _ in range(times):
-        assert steps.reconcile(context, planned["partitions"])["all_fetched"]
-    for _ in range(times):
-        steps.apply_overlays(context)
-    for _ in range(times):
-        steps.commit(context)
+    if settle:
+        for _ in range(times):
+            assert steps.settle(context, planned["partitions"])["all_fetched"]
+    else:
+        for _ in range(times):
+            assert steps.reconcile(context, planned["partitions"])["all_fetched"]
+        for _ in range(times):
+            steps.apply_overlays(context)
+        for _ in range(times):
+            steps.commit(context)
     for _ in range(times):
         steps.collect_garbage(context, planned["partitions"])
     for _ in range(times):
@@ -130,6 +136,29 @@ def test_a_run_whose_every_step_is_retried_ends_like_a_clean_run(
     run_job(hold(principal, retried["uuid"], "resync_source"), repeat_every_step=True)
     assert get_record_store().count_items(retried["uuid"]) == before
     assert everything(principal, retried["uuid"])["records"] == got["records"]
+
+
+def test_settle_reconciles_applies_the_matrix_and_switches_in_one_step_like_the_three_steps(
+    principal: Principal, stripe: str, one_page_at_a_time: None
+) -> None:
+    by_steps, settled = stripe_source(principal, stripe), stripe_source(principal, stripe)
+    run_job(hold(principal, by_steps["uuid"]), repeat_every_step=False)
+    # before every partition is fetched, settle neither counts nor switches
+    early = hold(principal, settled["uuid"])
+    planned = steps.plan(early)
+    context = steps.JobContext.model_validate(planned["job"])
+    assert steps.settle(context, planned["partitions"]) == {"all_fetched": False}
+    stored = get_job_store().get(principal.account_id, early.job_id)
+    assert stored is not None and not stored.get("committed") and stored["status"] == "running"
+    assert work_items.read(early.job_id, "COUNTS") is None
+    # once they are, it ends the job at the switch; retried (also after the switch), it changes nothing
+    run_job(early, repeat_every_step=True, settle=True)
+    expected, got = everything(principal, by_steps["uuid"]), everything(principal, settled["uuid"])
+    assert [r[1] for r in got["records"]] == [r[1] for r in expected["records"]]
+    assert got["counts"] == expected["counts"] and got["counts"]["customers"] >= 12
+    job = get_job_store().get(principal.account_id, early.job_id)
+    assert job is not None and job["status"] == "succeeded" and job["committed"]
+    assert job["result"]["counts"] == expected["counts"]
 
 
 def test_an_aborted_attempt_leaves_the_previous_generation_untouched(

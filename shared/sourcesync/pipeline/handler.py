@@ -27,6 +27,9 @@ ACTIONS: dict[str, dispatch.Action[JobContext]] = {
     "reconcile": lambda task: steps.reconcile(task.job, task.event["partitions"]),
     "apply_overlays": lambda task: steps.apply_overlays(task.job),
     "commit": lambda task: steps.commit(task.job),
+    # reconcile + apply_overlays + commit; the three single actions stay for the customer re-sync's path and
+    # for executions started under an earlier definition of the state machine
+    "settle": lambda task: steps.settle(task.job, task.event["partitions"]),
     "collect_garbage": lambda task: steps.collect_garbage(task.job, task.event["partitions"]),
     "finish": lambda task: steps.finish(task.job),
     "abort": lambda task: steps.abort(task.job, task.event.get("error")),

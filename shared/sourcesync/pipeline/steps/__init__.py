@@ -4,7 +4,8 @@
 * `fetching`      `fetch`: one partition's pages, checkpointed; `customer`: `fetch_customer`, a customer
                   re-sync's one fetch
 * `reconciling`   `reconcile`: tombstones for what vanished, the counts; `apply_overlays`: the policy matrix
-* `switch`        `commit`: the switch of readers to the new generation, which ends the job
+* `switch`        `commit`: the switch of readers to the new generation, which ends the job; `settle`:
+                  `reconcile`, `apply_overlays` and `commit` in one invocation, after the fetch Map
 * `cleanup`       `collect_garbage`: after the grace period, what only the old generation held
 * `end`           `finish`, `abort` (an attempt undone), `continue_in_new_execution`
 * `reprocessing`  `reprocess`, a support action: derived data rebuilt from the stored records (the worker
@@ -22,7 +23,7 @@ from sourcesync.pipeline.steps.end import abort, continue_in_new_execution, fini
 from sourcesync.pipeline.steps.fetching import fetch
 from sourcesync.pipeline.steps.planning import plan
 from sourcesync.pipeline.steps.reconciling import apply_overlays, reconcile
-from sourcesync.pipeline.steps.switch import commit
+from sourcesync.pipeline.steps.switch import commit, settle
 
 __all__ = [
     "JobContext",
@@ -36,4 +37,5 @@ __all__ = [
     "finish",
     "plan",
     "reconcile",
+    "settle",
 ]

@@ -106,31 +106,35 @@ def fetch(
     source = ensure_live(job)
     assert job.generation is not None
     connector = connections.connector_for(source)
-    manifests = get_manifest_store()
-    old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
-    if "old_sum" not in checkpoint and checkpoint["seq"] == 0 and checkpoint["done"] == 0:
-        # once, as the partition starts (the previous generation never changes); a checkpoint written
-        # before these figures existed never gets them, and its kind's manifests are compared as before
-        checkpoint.update(old_count=len(old), old_sum=str(fingerprint(old)))
-    run = PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
     # imported here, not at the top: the connectors' HTTP stack (requests, urllib3) loads on the first fetch,
     # not at the cold start of every worker invocation (a purge or a reconcile never fetches)
     from sourcesync.connectors.kit.streams import Partition
 
     typed_partition = Partition.model_validate(partition)
+    # The first page is asked for before the previous generation's manifest loads (S3, as large as the kind):
+    # the provider answers while it loads.
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetcher")
+    upcoming = fetcher.submit(connector.fetch_page, typed_partition, checkpoint["cursor"])
+    try:
+        manifests = get_manifest_store()
+        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, partition["kind"])
+    except BaseException:
+        fetcher.shutdown(wait=True, cancel_futures=True)
+        raise
+    if "old_sum" not in checkpoint and checkpoint["seq"] == 0 and checkpoint["done"] == 0:
+        # once, as the partition starts (the previous generation never changes); a checkpoint written
+        # before these figures existed never gets them, and its kind's manifests are compared as before
+        checkpoint.update(old_count=len(old), old_sum=str(fingerprint(old)))
+    run = PartitionRun(job=job, partition=partition, old=old, checkpoint=checkpoint)
     # One page may retry for max_retry_seconds during a provider outage: stop starting pages early enough.
     reserve = 30.0 + float((source.get("options") or {}).get("max_retry_seconds", 300))
     budget_end = time.monotonic() + min(settings.fetch_budget_seconds, max(5.0, remaining_seconds() - reserve))
     records = get_record_store()
     # Three threads: this one hashes and checkpoints, one fetches the next page meanwhile (the provider is
     # never left waiting for us), and two write what changed.
-    with (
-        ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetcher") as fetcher,
-    ):
+    with fetcher, ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer:
         next_checkpoint = time.monotonic() + settings.checkpoint_seconds
         cursor, finished = checkpoint["cursor"], False
-        upcoming = fetcher.submit(connector.fetch_page, typed_partition, cursor)
         while True:
             page = upcoming.result()
             if page.next_cursor is not None and time.monotonic() < budget_end:

@@ -3,6 +3,7 @@ and `apply_overlays` (the policy matrix on the source's manual data)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sourcesync.pipeline.context import JobContext, ensure_live, set_job
@@ -11,6 +12,9 @@ from sourcesync.records import RecordKind
 from sourcesync.store import work_items
 from sourcesync.store.manifests import get_manifest_store
 from sourcesync.store.records import Version, get_record_store
+
+#: Up to this many manifest entries (new and old, all kinds), the kinds are reconciled at once.
+PARALLEL_RECONCILE_ENTRIES = 200_000
 
 
 def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -28,36 +32,46 @@ def reconcile(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, An
         return {"all_fetched": False}
     assert job.generation is not None
     ensure_live(job)
-    manifests, records = get_manifest_store(), get_record_store()
-    counts: dict[str, int] = {}
-    tombstones = 0
-    unchanged: list[str] = []
-    for kind in sorted({p["kind"] for p in partitions}):
-        same = _unchanged(job, kind, [parts[p["key"]] for p in partitions if p["kind"] == kind])
-        if same is not None:
-            counts[kind] = same
-            unchanged.append(kind)
-            continue
-        new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
-        old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
-        vanished = [
-            Version(
-                kind=RecordKind(kind),
-                uuid=uuid,
-                customer_uuid=entry.customer_uuid,
-                external_id="",
-                generation=job.generation,
-                record=None,
-            )
-            for uuid, entry in old.items()
-            if uuid not in new
-        ]
-        tombstones += records.write(job.data_source_uuid, vanished)
-        counts[kind] = len(new)
-        if kind == RecordKind.SUBSCRIPTIONS.value:
-            manifests.put_all_owners(job.account_id, job.data_source_uuid, job.generation, new)
+    kinds = sorted({p["kind"] for p in partitions})
+    checkpoints = {kind: [parts[p["key"]] for p in partitions if p["kind"] == kind] for kind in kinds}
+    # The kinds are independent: a small source's are reconciled at once (their S3 and DynamoDB round trips
+    # overlap); a large one's one at a time, so that only one kind's manifests, old and new, are in memory.
+    entries = sum(int(c.get("done", 0)) + int(c.get("old_count", 0)) for cs in checkpoints.values() for c in cs)
+    workers = len(kinds) if entries <= PARALLEL_RECONCILE_ENTRIES else 1
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reconcile") as pool:
+        outcomes = list(pool.map(lambda kind: _reconcile_kind(job, kind, checkpoints[kind]), kinds))
+    counts = {kind: count for kind, (count, _, _) in zip(kinds, outcomes, strict=True)}
+    tombstones = sum(vanished for _, vanished, _ in outcomes)
+    unchanged = [kind for kind, (_, _, same) in zip(kinds, outcomes, strict=True) if same]
     work_items.write(job.job_id, "COUNTS", {"counts": counts, "vanished": tombstones, "unchanged_kinds": unchanged})
     return {"all_fetched": True, "vanished": tombstones}
+
+
+def _reconcile_kind(job: JobContext, kind: str, checkpoints: list[dict[str, Any]]) -> tuple[int, int, bool]:
+    """One kind: its count, the tombstones written for what vanished, whether nothing of it changed."""
+    assert job.generation is not None
+    same = _unchanged(job, kind, checkpoints)
+    if same is not None:
+        return same, 0, True
+    manifests, records = get_manifest_store(), get_record_store()
+    new = manifests.load(job.account_id, job.data_source_uuid, job.generation, kind)
+    old = manifests.load(job.account_id, job.data_source_uuid, job.previous_generation, kind)
+    vanished = [
+        Version(
+            kind=RecordKind(kind),
+            uuid=uuid,
+            customer_uuid=entry.customer_uuid,
+            external_id="",
+            generation=job.generation,
+            record=None,
+        )
+        for uuid, entry in old.items()
+        if uuid not in new
+    ]
+    tombstones = records.write(job.data_source_uuid, vanished)
+    if kind == RecordKind.SUBSCRIPTIONS.value:
+        manifests.put_all_owners(job.account_id, job.data_source_uuid, job.generation, new)
+    return len(new), tombstones, False
 
 
 def _unchanged(job: JobContext, kind: str, checkpoints: list[dict[str, Any]]) -> int | None:

@@ -1,4 +1,5 @@
-"""`commit`: the switch of readers to the new generation, which ends the job."""
+"""`commit`: the switch of readers to the new generation, which ends the job; `settle`: after the fetch,
+reconcile, the policy matrix and the switch in one invocation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sourcesync.config import get_settings
 from sourcesync.log import logger
 from sourcesync.pipeline.context import JobContext, ensure_live, frozen_progress, job_result, set_job
 from sourcesync.pipeline.failures import GenerationConflictError
+from sourcesync.pipeline.steps.reconciling import apply_overlays, reconcile
 from sourcesync.records import RecordKind
 from sourcesync.store import work_items
 from sourcesync.store.jobs import get_job_store
@@ -62,6 +64,27 @@ def commit(job: JobContext) -> dict[str, Any]:
         previous_generation=job.previous_generation,
     )
     return {"committed": True}
+
+
+def settle(job: JobContext, partitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """After the fetch Map: `reconcile`, then, if every partition is fetched, `apply_overlays` and `commit`,
+    one after the other in this one invocation.
+
+    They are the critical path between the last page and fresh data, and always run in this order: as
+    three Lambda tasks they cost two more invocations and four more state transitions before the switch
+    (each a scheduling delay, and possibly a cold start, on AWS). Each step is idempotent, so a retry of
+    the whole task after a crash in any of them is safe: reconcile recomputes the same tombstones and
+    counts, the policy matrix marks the same overlays, the switch sees `committed` (and a retry after the
+    switch changes nothing)."""
+    stored_job = get_job_store().get(job.account_id, job.job_id)
+    if stored_job and stored_job.get("committed"):
+        return {"all_fetched": True, "vanished": (work_items.read(job.job_id, "COUNTS") or {}).get("vanished", 0)}
+    outcome = reconcile(job, partitions)
+    if not outcome["all_fetched"]:
+        return outcome
+    apply_overlays(job)
+    commit(job)
+    return outcome
 
 
 def _grace_end(seconds: int) -> str:
