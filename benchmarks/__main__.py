@@ -193,7 +193,7 @@ def _critical_path(timeline: list[dict[str, Any]]) -> str:
     if not timeline:
         return ""
     parts, last = [], 0.0
-    for name in ("plan", "fetch", "reconcile", "apply_overlays", "commit", "switch seen"):
+    for name in ("plan", "fetch", "settle", "reconcile", "apply_overlays", "commit", "switch seen"):
         ends = [step["end"] for step in timeline if step["step"] == name]
         if ends:
             end = max(ends)
