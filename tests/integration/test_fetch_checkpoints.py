@@ -137,3 +137,13 @@ def test_an_unchanged_resync_compresses_only_what_changed(
     assert version is not None and version.payload is not None and compressed == [1]
     assert record_store.decode(version.kind, version.payload) == changed
     assert entry.generation == again.generation and entry.content_hash != run.old[uuid].content_hash
+
+
+def test_the_liveness_check_reads_the_job_and_its_source_together(principal: Principal, stripe: str) -> None:
+    source = stripe_source(principal, stripe)
+    job = hold(principal, source["uuid"])
+    stored, found = get_job_store().with_source(job.account_id, job.job_id, job.data_source_uuid)
+    assert stored is not None and stored["job_id"] == job.job_id
+    assert found is not None and found["uuid"] == source["uuid"] and found["current_job_id"] == job.job_id
+    assert get_job_store().with_source(job.account_id, "job_missing", "ds_missing") == (None, None)
+    assert get_job_store().with_source(job.account_id, job.job_id, "ds_missing")[1] is None
