@@ -15,6 +15,7 @@ import hashlib
 import re
 import secrets
 import time
+from functools import lru_cache
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 ID_BODY = r"[0-9a-hjkmnp-tv-z]{26}"
@@ -38,6 +39,7 @@ def is_id(value: str, prefix: str) -> bool:
     return re.fullmatch(f"{re.escape(prefix)}_{ID_BODY}", value) is not None
 
 
+@lru_cache(maxsize=1024)
 def source_tag(account_id: str, data_source_uuid: str) -> str:
     """Four characters derived from the data source alone: the first four of its records' uuids, so
     that a record uuid tells which of an account's sources to look in."""

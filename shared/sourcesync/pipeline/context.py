@@ -17,7 +17,6 @@ from sourcesync.services.jobs import release_source
 from sourcesync.services.progress import job_progress
 from sourcesync.store import work_items
 from sourcesync.store.jobs import get_job_store
-from sourcesync.store.sources import get_source_store
 
 #: The kinds a customer re-sync fetches and replaces (its plan's partitions, one per kind).
 CUSTOMER_KINDS = (RecordKind.CUSTOMERS, RecordKind.SUBSCRIPTIONS, RecordKind.INVOICES, RecordKind.TRANSACTIONS)
@@ -36,10 +35,9 @@ class JobContext(WorkerJob):
 
 def ensure_live(job: JobContext) -> dict[str, Any]:
     """The source and job as they are now; raises if the source is being deleted or the job cancelled."""
-    source = get_source_store().get(job.account_id, job.data_source_uuid)
+    stored, source = get_job_store().with_source(job.account_id, job.job_id, job.data_source_uuid)
     if source is None or source.get("status") == "deleting" or source.get("current_job_id") != job.job_id:
         raise SourceDeletedError("The data source was deleted while the job ran.")
-    stored = get_job_store().get(job.account_id, job.job_id)
     if stored is None or stored.get("cancel_requested"):
         raise JobCancelledError("The job was cancelled.")
     return source

@@ -8,6 +8,7 @@ and the sources' provider request budgets (`store/request_budget.py`) under thei
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sourcesync.config import get_settings
@@ -124,6 +125,26 @@ class JobStore:
     def get(self, account_id: str, job_id: str) -> Item | None:
         answer = ddb().get_item(TableName=self.table, Key=job_key(account_id, job_id), ConsistentRead=True)
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    def with_source(self, account_id: str, job_id: str, data_source_uuid: str) -> tuple[Item | None, Item | None]:
+        """The job and its source as they are now (None for a missing one), in one strongly consistent
+        BatchGetItem: a fetch worker asks every few seconds whether its job may go on."""
+        keys: dict[str, list[dict[str, Any]]] = {}
+        keys.setdefault(self.table, []).append(job_key(account_id, job_id))
+        keys.setdefault(self.sources_table, []).append(source_key(account_id, data_source_uuid))
+        request: dict[str, Any] = {table: {"Keys": wanted, "ConsistentRead": True} for table, wanted in keys.items()}
+        found: dict[str, Item] = {}
+        delay = 0.05
+        while request:
+            answer = ddb().batch_get_item(RequestItems=request)
+            for items in answer.get("Responses", {}).values():
+                for item in items:
+                    found[item["sk"]["S"].split("#", 1)[0]] = from_item(item)
+            request = answer.get("UnprocessedKeys") or {}
+            if request:
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        return found.get("JOB"), found.get("DS")
 
     def list_for_source(
         self, data_source_uuid: str, limit: int, before_job_id: str | None

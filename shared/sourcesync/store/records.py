@@ -114,10 +114,22 @@ def partition_keys(data_source_uuid: str) -> list[str]:
     return [*groups, f"R#{data_source_uuid}#P"]
 
 
+def canonical(record: AnyRecord) -> tuple[bytes, str]:
+    """The record's canonical JSON and its content hash (what a re-sync compares to skip unchanged records),
+    without compressing it: a re-sync compresses only what changed (`compress`)."""
+    body = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    return body, hashlib.blake2b(body, digest_size=8).hexdigest()
+
+
+def compress(body: bytes) -> bytes:
+    """The stored payload of a canonical JSON body."""
+    return zlib.compress(body, 6)
+
+
 def encode(record: AnyRecord) -> tuple[bytes, str]:
-    """The stored payload and the content hash (what a re-sync compares to skip unchanged records)."""
-    canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
-    return zlib.compress(canonical, 6), hashlib.blake2b(canonical, digest_size=8).hexdigest()
+    """The stored payload and the content hash."""
+    body, content_hash = canonical(record)
+    return compress(body), content_hash
 
 
 def decode(kind: RecordKind, payload: bytes) -> AnyRecord:

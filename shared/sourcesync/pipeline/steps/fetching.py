@@ -30,9 +30,22 @@ from sourcesync.store.manifests import (
     fingerprint,
     get_manifest_store,
 )
-from sourcesync.store.records import Version, customer_external_id, encode, get_record_store, uuid_for
+from sourcesync.store.records import (
+    Version,
+    canonical,
+    compress,
+    customer_external_id,
+    get_record_store,
+    uuid_for,
+)
 
 WRITE_BATCH = 100
+#: Every `checkpoint_seconds` the worker checks that its job may go on (a purge waits that long for it to
+#: notice); it checkpoints then (a manifest chunk and the work item) only once it has seen this many records
+#: since the last checkpoint, or `CHECKPOINT_INTERVALS` times `checkpoint_seconds` have passed: against a
+#: slow provider a checkpoint per page would cost more than the page's records (four requests each).
+CHECKPOINT_RECORDS = 1000
+CHECKPOINT_INTERVALS = 4
 
 
 @dataclass
@@ -62,10 +75,10 @@ def version_for(run: PartitionRun, record: AnyRecord, generation: int) -> tuple[
         if kind is RecordKind.PLANS or owner_external is None
         else uuid_for(job.account_id, job.data_source_uuid, RecordKind.CUSTOMERS, owner_external)
     )
-    payload, content_hash = encode(record)
+    body, content_hash = canonical(record)
     previous = run.old.get(uuid)
     if previous is not None and previous.content_hash == content_hash and previous.customer_uuid == owner:
-        return uuid, previous, None  # unchanged: still valid from its generation, nothing to write
+        return uuid, previous, None  # unchanged: still valid from its generation, nothing to write (or compress)
     version = Version(
         kind=kind,
         uuid=uuid,
@@ -73,7 +86,7 @@ def version_for(run: PartitionRun, record: AnyRecord, generation: int) -> tuple[
         external_id=record.external_id,
         generation=generation,
         record=record,
-        payload=payload,
+        payload=compress(body),
         content_hash=content_hash,
     )
     return uuid, Entry(content_hash, generation, owner), version
@@ -133,7 +146,9 @@ def fetch(
     # Three threads: this one hashes and checkpoints, one fetches the next page meanwhile (the provider is
     # never left waiting for us), and two write what changed.
     with fetcher, ThreadPoolExecutor(max_workers=2, thread_name_prefix="writer") as writer:
-        next_checkpoint = time.monotonic() + settings.checkpoint_seconds
+        every = settings.checkpoint_seconds
+        last_checkpoint = time.monotonic()
+        next_live = last_checkpoint + every
         cursor, finished = checkpoint["cursor"], False
         while True:
             page = upcoming.result()
@@ -154,11 +169,14 @@ def fetch(
             if page.total is not None:
                 checkpoint["total"] = page.total
             now = time.monotonic()
-            if finished or now >= next_checkpoint or now >= budget_end:
+            if finished or now >= budget_end:
                 _checkpoint(run, cursor, finished, manifests)
-                next_checkpoint = now + settings.checkpoint_seconds
-                if finished or now >= budget_end:
-                    break  # a page fetched ahead is dropped: the checkpoint's cursor is before it
+                break  # a page fetched ahead is dropped: the checkpoint's cursor is before it
+            if now >= next_live:
+                if len(run.seen) >= CHECKPOINT_RECORDS or now >= last_checkpoint + CHECKPOINT_INTERVALS * every:
+                    _checkpoint(run, cursor, finished, manifests)
+                    last_checkpoint = now
+                next_live = now + every
                 ensure_live(job)
     iterations += 1
     return {"done": finished, "iterations": iterations, "yield": not finished and iterations >= max_iterations}
