@@ -154,14 +154,7 @@ def fetch(
             page = upcoming.result()
             if page.next_cursor is not None and time.monotonic() < budget_end:
                 upcoming = fetcher.submit(connector.fetch_page, typed_partition, page.next_cursor)
-            for record in page.records:
-                uuid, entry, version = version_for(run, record, job.generation)
-                run.seen[uuid] = entry
-                if version is not None:
-                    run.pending.append(version)
-                    run.changed += 1
-                else:
-                    run.matched.append(uuid)
+            _take(run, page.records, job.generation)
             if len(run.pending) >= WRITE_BATCH or page.next_cursor is None:
                 batch, run.pending = run.pending, []
                 run.futures.append(writer.submit(records.write, job.data_source_uuid, batch))
@@ -180,6 +173,18 @@ def fetch(
                 ensure_live(job)
     iterations += 1
     return {"done": finished, "iterations": iterations, "yield": not finished and iterations >= max_iterations}
+
+
+def _take(run: PartitionRun, page_records: list[AnyRecord], generation: int) -> None:
+    """Compare a page's records with the previous generation: what changed waits to be written."""
+    for record in page_records:
+        uuid, entry, version = version_for(run, record, generation)
+        run.seen[uuid] = entry
+        if version is not None:
+            run.pending.append(version)
+            run.changed += 1
+        else:
+            run.matched.append(uuid)
 
 
 def _checkpoint(run: PartitionRun, cursor: str | None, finished: bool, manifests: ManifestStore) -> None:
