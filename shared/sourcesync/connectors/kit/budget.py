@@ -19,8 +19,7 @@ TOKEN_EPSILON = 1e-9
 
 class RequestBudget(ABC):
     """A token bucket shared by the workers of one source: at most `burst + rate * t` requests in any
-    `t` seconds (an implementation that grants tokens in batches, which a worker holds for a while, may
-    promise this for windows of a second or more only: `store/request_budget.py`)."""
+    `t` seconds."""
 
     rate: float
     burst: float
