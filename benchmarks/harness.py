@@ -12,7 +12,8 @@ from benchmarks.meter import DynamoMeter
 
 
 @contextmanager
-def local_stack(stripe: bool = True) -> Iterator[dict[str, Any]]:
+def local_stack(stripe: bool = True, parameters: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """The local stack, deployed with the benchmarks' parameters (no readers' grace period) and `parameters`."""
     from devstack.stack import LocalStack, Ports, StackConfig
 
     config = StackConfig(
@@ -20,7 +21,7 @@ def local_stack(stripe: bool = True) -> Iterator[dict[str, Any]]:
         endpoints_file=None,
         stripe=stripe,
         scheduler=False,
-        parameters={"CommitGraceSeconds": "0", "LogLevel": "WARNING"},
+        parameters={"CommitGraceSeconds": "0", "LogLevel": "WARNING", **(parameters or {})},
     )
     stack = LocalStack(config)
     endpoints = stack.start()

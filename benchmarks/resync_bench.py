@@ -287,3 +287,111 @@ def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> 
             "full": round(1000 * imported["transitions"] / imported["records"], 2),
         },
     }
+
+
+#: The fetch Map's concurrency of the compute pass: one partition, so one invocation, at a time.
+ONE_AT_A_TIME = {"FetchConcurrency": "1"}
+
+
+def one_at_a_time(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> dict[str, Any]:
+    """The compute of `run`'s three jobs, measured with one invocation at a time (on a stack deployed with
+    `ONE_AT_A_TIME`): the same business seeded the same way, an import, an unchanged re-sync and an
+    all-changed re-sync, each beside an anchor measured just before it.
+
+    Why: on Lambda every invocation has an interpreter of its own, while the local runtime runs them all in
+    this process. When five fetch workers (three threads each) run at once they contend for its one
+    interpreter lock, and a thread that waits for the lock and takes it back pays for it in CPU: an
+    unchanged re-sync measured about twice the CPU per record with every partition at once than with one at
+    a time. One at a time, an invocation's CPU is what it costs alone, as on Lambda; its own threads still
+    contend with one another, as they would there."""
+    from devstack.stripe_seed import StripeEmulator, add_customers
+    from sourcesync.api.models import DataSourceCreateRequest
+    from sourcesync.services import data_sources
+    from sourcesync.services.accounts import create_account
+    from sourcesync.services.jobs import start_source_job
+    from sourcesync.store.jobs import get_job_store
+    from sourcesync.store.sources import get_source_store
+
+    stripe = endpoints["stripe"]
+    key = create_account("bench-compute")
+    principal = Principal(key.account_id, key.key_id, key.role)
+    seed_business(stripe, customers=first, seed=1)
+    add_customers(StripeEmulator(stripe), customers - first, start=first, seed=2)
+
+    def measured(start: Any) -> dict[str, Any]:
+        cpu, written = plain_fetch_parse_write(stripe)
+        anchor = 1000 * cpu / max(1, written)
+        job = run_job(principal, start)
+        keep = ("seconds", "records", "job_id", "lambda", "write_units_per_record", "requests_per_1000_records")
+        return {**{k: job[k] for k in keep}, "anchor_cpu_per_1000": anchor}
+
+    def create() -> dict[str, Any]:
+        request = DataSourceCreateRequest.model_validate(
+            {
+                "name": "compute",
+                "system": "stripe",
+                "credentials": {"api_key": TEST_KEY},
+                "options": {"api_base": stripe},
+            }
+        )
+        created = data_sources.create(principal, request)
+        return get_job_store().get(principal.account_id, created["job"]["id"]) or {}
+
+    imported = measured(create)
+    ds = get_job_store().get(principal.account_id, imported["job_id"])["data_source_uuid"]  # type: ignore[index]
+
+    def resync() -> Any:
+        return start_source_job(principal.account_id, ds, "resync_source", principal.key_id)
+
+    unchanged = measured(resync)
+    source = get_source_store().get(principal.account_id, ds) or {}
+    mark_everything_changed(principal.account_id, ds, int(source["committed_generation"]))
+    all_changed = measured(resync)
+    return {
+        "parameters": ONE_AT_A_TIME,
+        "first_import": imported,
+        "unchanged_resync": unchanged,
+        "all_changed_resync": all_changed,
+    }
+
+
+def one_at_a_time_in_a_process(customers: int = 1_000, first: int = 250) -> dict[str, Any]:
+    """`one_at_a_time` on a stack of its own, in a process of its own: the product's settings, clients and
+    stores are read once per process, for one deployment, as on Lambda."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "benchmarks.resync_bench", "--customers", str(customers), "--first", str(first)]
+    done = subprocess.run(
+        argv, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=False, timeout=3600
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the compute pass failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.resync_bench [--customers N] [--first M]`: `one_at_a_time` on a local stack
+    deployed with `ONE_AT_A_TIME`; prints its result as one line of JSON."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.resync_bench", description=main.__doc__)
+    parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument("--first", type=int, default=250)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from benchmarks.harness import local_stack
+
+    with local_stack(parameters=ONE_AT_A_TIME) as endpoints:
+        METER.install()
+        result = one_at_a_time(endpoints, customers=args.customers, first=args.first)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

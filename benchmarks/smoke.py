@@ -57,6 +57,10 @@ def run() -> dict[str, Any]:
             endpoints, records=SMOKE["scale_records"], rate_customers=SMOKE["scale_rate_customers"], latency=0
         )
         lap("scale")
+    results["resync"]["one_at_a_time"] = resync_bench.one_at_a_time_in_a_process(
+        customers=SMOKE["customers"], first=SMOKE["first"]
+    )
+    lap("one_at_a_time")
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["phases"] = phases
     results["rendered"] = render(results)

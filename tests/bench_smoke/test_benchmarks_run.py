@@ -35,5 +35,11 @@ def test_every_benchmark_runs_to_its_end_at_a_tiny_size() -> None:
         "state transitions per 1,000 records, an import of",
         "**Scale**",
         "cold init: ",
+        "unchanged re-sync: Lambda CPU ÷ plain fetch-parse-write CPU (per record), one invocation at a time",
     ):
         assert row in report, report
+    # and the compute pass ran its three jobs on a stack of its own, one invocation at a time
+    alone = results["resync"]["one_at_a_time"]
+    assert alone["parameters"] == {"FetchConcurrency": "1"}
+    for job in ("first_import", "unchanged_resync", "all_changed_resync"):
+        assert alone[job]["records"] == results["resync"]["first_import"]["records"], alone[job]
