@@ -88,6 +88,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_resync")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="fetch one partition at a time (FetchConcurrency 1), as the compute figures of `make bench` are read",
+    )
     args = parser.parse_args()
     import logging
 
@@ -102,7 +107,7 @@ def main() -> int:
     from sourcesync.store.accounts import Principal
     from sourcesync.store.jobs import get_job_store
 
-    with local_stack() as endpoints:
+    with local_stack(parameters=resync_bench.ONE_AT_A_TIME if args.one_at_a_time else None) as endpoints:
         METER.install()
         stripe = endpoints["stripe"]
         key = create_account("profile-resync")
