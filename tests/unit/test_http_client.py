@@ -464,3 +464,68 @@ def test_every_request_and_retry_draws_from_the_budget(fake_time: FakeTime) -> N
     # (the retry's backoff drew 0 s: rnd is 0)
     assert fake_time.sleeps == pytest.approx([0.0, 0.5, 0.5])
     assert len(responses.calls) == 3
+
+
+class _Proxy:
+    """A forward proxy on 127.0.0.1 that answers every request itself with `{"via": "proxy"}` and records
+    the request lines it was sent (a proxied request names the absolute URL)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        lines: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                lines.append(self.requestline)
+                body = json.dumps({"via": "proxy"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.lines = lines
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_environments_proxy_is_read_once_when_the_client_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = _Proxy()
+    try:
+        # Given a proxy in the environment when the client is made (a host only the proxy can reach)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = HttpClient("http://provider.invalid", retry=RetryPolicy(max_retry_seconds=0))
+        # When the environment changes afterwards
+        monkeypatch.delenv("HTTP_PROXY")
+        # Then the client's requests still go through the proxy it was made with
+        assert client.get_json("/v1/things", {"limit": 2}) == {"via": "proxy"}
+        assert proxy.lines == ["GET http://provider.invalid/v1/things?limit=2 HTTP/1.1"]
+        client.close()
+    finally:
+        proxy.close()
+
+
+def test_no_proxy_and_the_ca_bundle_of_the_environment_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "api.provider.test")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    direct = HttpClient(BASE)
+    assert direct._session.proxies == {}
+    assert direct._session.verify == "/etc/ssl/certs/ca-certificates.crt"
+    proxied = HttpClient("https://other.provider.test")
+    assert proxied._session.proxies.get("https") == "http://127.0.0.1:9"
+    # (nothing is read from the environment per request, a .netrc included)
+    assert direct._session.trust_env is False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random as _random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -223,7 +224,7 @@ class HttpClient:
         self.retry = retry or RetryPolicy()
         self.budget = budget
         self.system = system
-        self._session = session or self._new_session()
+        self._session = session or self._new_session(self.base_url)
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -233,11 +234,20 @@ class HttpClient:
         return f"HttpClient(base_url={self.base_url!r}, system={self.system!r})"
 
     @staticmethod
-    def _new_session() -> requests.Session:
+    def _new_session(base_url: str) -> requests.Session:
         session = requests.Session()
         adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        # The environment's proxies (NO_PROXY honoured) and CA bundle, read once for the one origin this
+        # client talks to. Left to requests (`trust_env`), they are read from os.environ again on every
+        # request, and a ~/.netrc looked for: about a third of the CPU requests spent on a page, profiled.
+        # (Credentials come only from the source: a .netrc is never used.)
+        session.proxies = dict(requests.utils.get_environ_proxies(base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        session.trust_env = False
         return session
 
     def close(self) -> None:
