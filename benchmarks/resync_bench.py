@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.harness import METER, wait_for_job
+from benchmarks.harness import METER, settle_heap, wait_for_job
 from devstack.stripe_seed import TEST_KEY, seed_business
 from sourcesync.store.accounts import Principal
 
@@ -63,6 +63,7 @@ def plain_fetch_parse_write(api_base: str, dynamodb: Any = None) -> tuple[float,
     table = get_settings().records_table
     session = requests.Session()
     session.auth = (TEST_KEY, "")
+    settle_heap()
     cpu_started, written = time.thread_time(), 0
     for path, extra in stripe_lists():
         cursor = None
@@ -140,6 +141,7 @@ def run_job(principal: Principal, start: Any) -> dict[str, Any]:
     """Start a job with `start()`, wait for it; its wall time, records, DynamoDB meter and transitions."""
     from devstack.lambda_runtime import RUNTIME
 
+    settle_heap()
     METER.reset()
     RUNTIME.take_invocations()
     started, started_monotonic = time.perf_counter(), time.monotonic()

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+from sourcesync import json_codec
 from sourcesync.aws import client
 from sourcesync.config import get_settings
 
@@ -108,7 +109,7 @@ class ManifestStore:
         with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_REQUESTS, len(keys)))) as pool:  # in key order
             bodies = list(pool.map(lambda key: s3.get_object(Bucket=self.bucket, Key=key)["Body"].read(), keys))
         for body in bodies:
-            for uuid, value in json.loads(zlib.decompress(body)).items():
+            for uuid, value in json_codec.loads(zlib.decompress(body)).items():
                 if len(value) > 3 and value[3]:
                     manifest.pop(uuid, None)
                 else:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from sourcesync import json_codec
 from sourcesync.connectors.errors import (
     ConnectorError,
     CredentialsInvalidError,
@@ -401,7 +402,11 @@ class HttpClient:
 
     def _decode(self, response: requests.Response, decode: Decoder | None) -> Any:
         try:
-            return response.json() if decode is None else decode(response.content)
+            if decode is not None:
+                return decode(response.content)
+            if response.encoding and response.encoding.lower().replace("-", "") != "utf8":
+                return response.json()  # a charset other than JSON's own, declared: requests decodes it
+            return json_codec.loads(response.content)
         except ValueError as exc:
             what = "JSON" if decode is None else "readable"
             raise ProviderResponseError(
