@@ -14,7 +14,6 @@ entries override the copied ones; an entry with a fourth element ``1`` removes t
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -79,7 +78,7 @@ class ManifestStore:
         seq: int,
         entries: Manifest,
     ) -> None:
-        body = zlib.compress(json.dumps({u: list(e) for u, e in entries.items()}, separators=(",", ":")).encode())
+        body = zlib.compress(json_codec.dumps({u: list(e) for u, e in entries.items()}))
         key = f"{self._prefix(account_id, data_source_uuid, generation, kind)}{_safe(partition_key)}/{seq:06d}.json.z"
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
 
@@ -141,7 +140,7 @@ class ManifestStore:
         """Entries that override the generation's others for `kind`, and the records that are gone."""
         values: dict[str, list[object]] = {u: list(e) for u, e in entries.items()}
         values.update({uuid: ["", 0, None, 1] for uuid in removed})
-        body = zlib.compress(json.dumps(values, separators=(",", ":")).encode())
+        body = zlib.compress(json_codec.dumps(values))
         key = f"{self._prefix(account_id, data_source_uuid, generation, kind)}~{_safe(name)}/000000.json.z"
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
 
@@ -165,7 +164,7 @@ class ManifestStore:
             current = self._read_owners(key) or {}
             current.update(changes)
             body = {u: o for u, o in current.items() if o is not None}
-            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(body).encode()))
+            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json_codec.dumps(body)))
 
     def put_all_owners(self, account_id: str, data_source_uuid: str, generation: int, manifest: Manifest) -> None:
         """Every owner shard of a generation, from its whole subscriptions manifest (empty shards too)."""
@@ -177,7 +176,7 @@ class ManifestStore:
 
         def put(shard: str) -> None:
             key = self._owners_key(account_id, data_source_uuid, generation, shard)
-            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json.dumps(shards[shard]).encode()))
+            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json_codec.dumps(shards[shard])))
 
         with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
             list(pool.map(put, shards))
@@ -218,7 +217,7 @@ class ManifestStore:
             body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
-        owners: dict[str, str | None] = json.loads(zlib.decompress(body))
+        owners: dict[str, str | None] = json_codec.loads(zlib.decompress(body))
         return owners
 
     def delete_prefix(self, prefix: str) -> int:
