@@ -132,7 +132,7 @@ def test_resync_a_source_with_the_bar_reaching_100(
     source = stripe_source(api, proxy.url)
     sign_in(page, console_url, account.api_key)
     open_settings(page, "Stripe")
-    proxy.set(delay=0.3)  # a slower provider, so the bar is seen on its way
+    proxy.set(delay=0.6)  # a slower provider, so the bar is seen on its way
     page.get_by_role("button", name="Re-Sync Data").click()
     preview = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync?dry_run=true")
     assert preview["overlays_removed"] == []  # Stripe keeps every kind of manual data

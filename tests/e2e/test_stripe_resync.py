@@ -85,7 +85,7 @@ def test_a_resync_finds_the_changes_and_readers_never_see_a_mix(api: Client, str
         reader.start()
         try:
             one = api.ok("GET", f"/v1/customers?data_source_uuid={uuid}&per_page=1")["entries"][0]["uuid"]
-            proxy.set(delay=0.2)  # a slow provider: the re-sync is still running at the next requests
+            proxy.set(delay=1.0)  # a slow provider: the re-sync is still running at the next requests
             answer = api.post(f"/v1/data_sources/{uuid}/resync")
             assert answer.status_code == 202, answer.text
             job = answer.json()
@@ -170,7 +170,7 @@ def test_a_cancelled_resync_changes_nothing(api: Client, stripe: str) -> None:
     with FaultProxy(stripe) as proxy:
         source = create_stripe_source(api, proxy.url)
         before = snapshot(api, source["uuid"])
-        proxy.set(delay=0.2)
+        proxy.set(delay=1.0)  # a slow provider: the re-sync is still running when the cancel comes
         job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
         cancelled = api.post(f"/v1/jobs/{job['id']}/cancel")
         assert cancelled.status_code == 202, cancelled.text
@@ -188,7 +188,7 @@ def test_a_delete_during_a_resync_wins_and_nothing_comes_back(
     with FaultProxy(stripe) as proxy:
         # (the purge waits for the re-sync's workers to stop, max_retry_seconds included)
         source = create_stripe_source(api, proxy.url, max_retry_seconds=2)
-        proxy.set(delay=0.2)  # a slow provider: the re-sync is still fetching when the delete comes
+        proxy.set(delay=2.0)  # a slow provider: the re-sync is still fetching when the delete comes
         job = api.ok("POST", f"/v1/data_sources/{source['uuid']}/resync", status=202)
         time.sleep(1.0)
         deleted = api.ok("DELETE", f"/v1/data_sources/{source['uuid']}", status=202)

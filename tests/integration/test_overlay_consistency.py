@@ -16,11 +16,13 @@ from sourcesync.policy_matrix import OverlayKind
 from sourcesync.records import RecordKind, SubscriptionRecord
 from sourcesync.services import accounts, customers, data_sources, delete_source, imports
 from sourcesync.services import overlays as overlay_service
+from sourcesync.store import manifests
 from sourcesync.store.accounts import Principal
 from sourcesync.store.jobs import get_job_store
 from sourcesync.store.manifests import ManifestStore
 from sourcesync.store.overlays import OverlayStore, get_overlay_store
 from sourcesync.store.records import uuid_for
+from sourcesync.store.sources import get_source_store
 from sourcesync.systems import System
 from tests.fixtures.replay import Replay, import_source, make_source, recorded, resync
 
@@ -109,17 +111,28 @@ def test_deleting_the_primarys_source_keeps_the_rest_of_the_merged_customer_toge
     assert {o["from"]["external_id"] for o in m1.detail(customers.today())["overlays"]["merges"]} == {"m2", "m3"}
 
 
+@pytest.mark.parametrize("layout", ["one object", "32 shards"])
 def test_a_subscription_is_found_by_uuid_with_one_small_read_after_a_resync_and_a_customer_resync(
-    principal: Principal, monkeypatch: pytest.MonkeyPatch
+    principal: Principal, monkeypatch: pytest.MonkeyPatch, layout: str
 ) -> None:
-    """`GET /v1/subscriptions/{uuid}` reads one owner shard of the committed generation, never the whole
-    subscriptions manifest, after a full re-sync and after a customer re-sync rewrote some shards."""
+    """`GET /v1/subscriptions/{uuid}` reads the owners object or one owner shard of the committed generation,
+    never the whole subscriptions manifest, after a full re-sync (nothing changed: the owners are copied) and
+    after a customer re-sync rewrote some of them; in both layouts (a small source's one object, a large
+    one's shards)."""
+    if layout == "32 shards":
+        monkeypatch.setattr(manifests, "OWNERS_IN_ONE_OBJECT", 0)
     replay = Replay().install(monkeypatch)
     source = make_source(principal, System.STRIPE, replay)
     import_source(principal, source)
     resync(principal, source, "resync_source")
     story = recorded()
     resync(principal, source, "resync_customer", story.customer("two products"))
+    committed = int((get_source_store().get(principal.account_id, source["uuid"]) or {})["committed_generation"])
+    store = manifests.get_manifest_store()
+    prefix = f"{store.source_prefix(principal.account_id, source['uuid'])}g{committed}/{manifests.OWNERS}/"
+    names = {key.rsplit("/", 1)[-1] for key in store._keys(prefix)}
+    expected = {"all.json.z"} if layout == "one object" else {f"{c}.json.z" for c in manifests.SHARD_CHARACTERS}
+    assert names == expected
     subscriptions = [r for r in story.business.of(RecordKind.SUBSCRIPTIONS) if isinstance(r, SubscriptionRecord)]
     assert len(subscriptions) > 3
 

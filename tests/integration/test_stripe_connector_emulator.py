@@ -352,17 +352,20 @@ def test_invoices(imported: dict[RecordKind, list[Page]], world: World) -> None:
     ]
 
 
-def test_transactions(imported: dict[RecordKind, list[Page]], world: World) -> None:
+def test_transactions(imported: dict[RecordKind, list[Page]], world: World, emulator: str) -> None:
     pages = imported[RecordKind.TRANSACTIONS]
     transactions = [t for t in records(pages) if isinstance(t, TransactionRecord)]
     invoices = {i.external_id: i for i in records(imported[RecordKind.INVOICES]) if isinstance(i, InvoiceRecord)}
 
     payments = [t for t in transactions if t.type == "payment"]
     refunds = [t for t in transactions if t.type == "refund"]
-    # a payment per subscription invoice and the mixed invoice; the charge without invoice is skipped
+    # a payment per subscription invoice and the mixed invoice; the charge without invoice gives none. The
+    # emulator's transactions come from its invoices, which carry their charge (`transactions_stream`): the
+    # one skipped is the draft invoice, which has no charge
     assert len(payments) == len(world.subscriptions) + 1
     assert world.charge_without_invoice not in {t.external_id for t in transactions}
     assert sum(page.skipped for page in pages) == 1
+    assert connector(emulator).stream(RecordKind.TRANSACTIONS).path == "/v1/invoices"
     assert [(t.result, t.customer_external_id) for t in payments if t.result == "failed"] == [
         ("failed", world.declined_customer)
     ]

@@ -369,7 +369,7 @@ def test_a_charge_gives_its_payment_and_refunds_and_charges_without_invoice_are_
     responses.get(
         f"{STRIPE_API_BASE}/v1/charges",
         json=stripe_list(charge, fixture("charge_without_invoice.json")),
-        match=[matchers.query_string_matcher("expand%5B%5D=data.refunds&expand%5B%5D=data.payment_intent&limit=100")],
+        match=[matchers.query_string_matcher("expand%5B%5D=data.refunds&limit=100")],
     )
     responses.get(
         f"{STRIPE_API_BASE}/v1/refunds",
@@ -436,6 +436,73 @@ def test_a_charge_finds_its_invoice_through_an_expanded_payment_intent() -> None
     }
     [payment] = map_charge(charge, CTX)
     assert payment.invoice_external_id == "in_from_pi"
+
+
+PROXY = "https://stripe-proxy.example.com"
+
+
+@responses.activate
+def test_against_stripe_itself_transactions_are_read_from_the_charges_list_without_asking() -> None:
+    responses.get(
+        f"{STRIPE_API_BASE}/v1/charges", json=stripe_list({**fixture("charge_without_invoice.json"), "invoice": "in_1"})
+    )
+
+    page = stripe().fetch_page(Partition(kind=RecordKind.TRANSACTIONS, key="transactions"))
+
+    assert [(r.external_id, r.invoice_external_id) for r in page.records] == [("ch_1PgafuB7WZ01zgkWNoInvoice", "in_1")]
+    assert [call.request.path_url.split("?")[0] for call in responses.calls] == ["/v1/charges"]
+
+
+@responses.activate
+def test_behind_a_stand_in_whose_invoices_name_their_charge_by_id_the_charges_list_is_read() -> None:
+    # a proxy in front of Stripe: the first invoice with a charge names it by id (a draft before it has none)
+    draft = {**fixture("invoice_with_discounts.json"), "id": "in_draft", "charge": None}
+    responses.get(
+        f"{PROXY}/v1/invoices",
+        json=stripe_list(draft, has_more=True),
+        match=[matchers.query_string_matcher("limit=10")],
+    )
+    responses.get(
+        f"{PROXY}/v1/invoices",
+        json=stripe_list({**fixture("invoice_with_discounts.json"), "charge": "ch_1"}),
+        match=[matchers.query_string_matcher("limit=10&starting_after=in_draft")],
+    )
+    responses.get(
+        f"{PROXY}/v1/charges", json=stripe_list({**fixture("charge_without_invoice.json"), "invoice": "in_1"})
+    )
+    connector = stripe(api_base=PROXY)
+
+    pages = [connector.fetch_page(Partition(kind=RecordKind.TRANSACTIONS, key="transactions")) for _ in range(2)]
+
+    assert [(r.external_id, r.invoice_external_id) for page in pages for r in page.records] == [
+        ("ch_1PgafuB7WZ01zgkWNoInvoice", "in_1")
+    ] * 2
+    asked = [call.request.path_url.split("?")[0] for call in responses.calls]
+    assert asked == ["/v1/invoices", "/v1/invoices", "/v1/charges", "/v1/charges"]  # asked once per connector
+
+
+@responses.activate
+def test_where_invoices_carry_their_charge_and_charges_name_no_invoice_transactions_come_from_the_invoices() -> None:
+    # the emulator: every invoice it lists holds its whole charge, whose `invoice` is empty
+    def invoice(number: int, charge: dict[str, Any] | None) -> dict[str, Any]:
+        return {"id": f"in_{number}", "object": "invoice", "customer": "cus_QXg1o8vcGmoR32", "charge": charge}
+
+    paid = {**fixture("charge_with_refunds.json"), "invoice": None}
+    paid["refunds"] = {**paid["refunds"], "has_more": False}
+    failed = {**fixture("charge_without_invoice.json"), "id": "ch_failed", "status": "failed"}
+    invoices = stripe_list(invoice(3, None), invoice(1, paid), invoice(2, failed))
+    responses.get(f"{PROXY}/v1/invoices", json=invoices, match=[matchers.query_string_matcher("limit=10")])
+    responses.get(f"{PROXY}/v1/invoices", json=invoices, match=[matchers.query_string_matcher("limit=100")])
+
+    page = stripe(api_base=PROXY).fetch_page(Partition(kind=RecordKind.TRANSACTIONS, key="transactions"))
+
+    assert [(r.external_id, r.type, r.result, r.invoice_external_id) for r in page.records] == [
+        (paid["id"], "payment", "successful", "in_1"),
+        ("re_1Pgc72B7WZ01zgkWqPvrRrPE", "refund", "successful", "in_1"),  # the refunds the charge holds
+        ("ch_failed", "payment", "failed", "in_2"),
+    ]
+    assert (page.fetched, page.skipped) == (3, 1)  # the invoice without a charge gives nothing
+    assert [call.request.path_url.split("?")[0] for call in responses.calls] == ["/v1/invoices", "/v1/invoices"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Object keys: ``<account>/<source>/g<generation>/<kind>/<partition>/<seq>.json.z`
 zlib-compressed JSON map ``uuid -> [content hash, generation, customer uuid | null]``. A customer re-sync
 copies the committed generation's objects and adds one that sorts last (``~customer-<job>``), whose
 entries override the copied ones; an entry with a fourth element ``1`` removes the record. Beside them,
-``g<generation>/subscription-owners/<c>.json.z`` map subscription uuids ending in ``c`` to their customer.
+``g<generation>/subscription-owners/`` maps subscription uuids to their customer: in one object, ``all.json.z``,
+up to `OWNERS_IN_ONE_OBJECT` subscriptions; beyond, in 32 shards, ``<c>.json.z`` for the uuids ending in ``c``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ OWNERS = "subscription-owners"
 #: S3 requests a load or the owner shards' write make at once (a re-sync's reconcile and clean-up wait on them).
 PARALLEL_REQUESTS = 8
 SHARD_CHARACTERS = "0123456789abcdefghjkmnpqrstvwxyz"  # the last character of a record uuid (base32)
+#: Up to this many subscriptions, a generation's owners are one object (about 60 bytes each, 300 KB of JSON at
+#: most): a re-sync in which no subscription changed copies it as one request rather than 32, and a lookup
+#: reads it whole. Beyond, they are sharded, so that a lookup reads about 1/32 of them.
+OWNERS_IN_ONE_OBJECT = 5_000
+ALL_OWNERS = "all"
 
 
 class Entry(NamedTuple):
@@ -146,47 +152,58 @@ class ManifestStore:
 
     # ------------------------------------------------------------------ which customer a subscription is of
     # The records table has no index, so `GET /v1/subscriptions/{uuid}` asks here: per generation, the
-    # subscriptions' owners in OWNER_SHARDS small objects by the uuid's last character (uuids end in hash
-    # digits), so one lookup reads about 1/32 of them rather than the whole subscriptions manifest.
+    # subscriptions' owners in one small object, or, for a source of more than OWNERS_IN_ONE_OBJECT
+    # subscriptions, in 32 shards by the uuid's last character (uuids end in hash digits), so that one lookup
+    # reads about 1/32 of them rather than the whole subscriptions manifest.
     def _owners_key(self, account_id: str, data_source_uuid: str, generation: int, shard: str) -> str:
         return f"{self._prefix(account_id, data_source_uuid, generation)}{OWNERS}/{shard}.json.z"
 
     def put_owners(
         self, account_id: str, data_source_uuid: str, generation: int, owners: dict[str, str | None]
     ) -> None:
-        """Replace the owner shards the given subscriptions fall in (None: the subscription is gone)."""
+        """Change the owners of the given subscriptions (None: the subscription is gone), in the object or
+        the shards they are kept in."""
+        whole = self._owners_key(account_id, data_source_uuid, generation, ALL_OWNERS)
+        current = self._read_owners(whole)
+        if current is not None:
+            self._write_owners(whole, {**current, **owners})
+            return
         shards: dict[str, dict[str, str | None]] = {}
         for uuid, owner in owners.items():
             shards.setdefault(uuid[-1], {})[uuid] = owner
-        s3 = client("s3")
         for shard, changes in shards.items():
             key = self._owners_key(account_id, data_source_uuid, generation, shard)
-            current = self._read_owners(key) or {}
-            current.update(changes)
-            body = {u: o for u, o in current.items() if o is not None}
-            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json_codec.dumps(body)))
+            self._write_owners(key, {**(self._read_owners(key) or {}), **changes})
 
     def put_all_owners(self, account_id: str, data_source_uuid: str, generation: int, manifest: Manifest) -> None:
-        """Every owner shard of a generation, from its whole subscriptions manifest (empty shards too)."""
-        shards: dict[str, dict[str, str]] = {c: {} for c in SHARD_CHARACTERS}
-        for uuid, entry in manifest.items():
-            if entry.customer_uuid:
-                shards.setdefault(uuid[-1], {})[uuid] = entry.customer_uuid
-        s3 = client("s3")
+        """Every owner of a generation, from its whole subscriptions manifest: one object, or every shard
+        (empty ones too) beyond `OWNERS_IN_ONE_OBJECT` subscriptions."""
+        owners = {uuid: entry.customer_uuid for uuid, entry in manifest.items() if entry.customer_uuid}
+        if len(manifest) <= OWNERS_IN_ONE_OBJECT:
+            self._write_owners(self._owners_key(account_id, data_source_uuid, generation, ALL_OWNERS), dict(owners))
+            return
+        shards: dict[str, dict[str, str | None]] = {c: {} for c in SHARD_CHARACTERS}
+        for uuid, owner in owners.items():
+            shards.setdefault(uuid[-1], {})[uuid] = owner
 
         def put(shard: str) -> None:
-            key = self._owners_key(account_id, data_source_uuid, generation, shard)
-            s3.put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json_codec.dumps(shards[shard])))
+            self._write_owners(self._owners_key(account_id, data_source_uuid, generation, shard), shards[shard])
 
         with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
             list(pool.map(put, shards))
 
     def copy_owners(self, account_id: str, data_source_uuid: str, source: int, target: int) -> bool:
-        """Copy every owner shard of a generation to another whose subscriptions are the same (server-side
-        copies, nothing parsed). False, and nothing copied, if the source generation lacks any shard."""
+        """Copy a generation's owners to another whose subscriptions are the same (server-side copies,
+        nothing parsed): its one object, or its every shard. False, and nothing copied, if the source
+        generation has neither."""
         prefix = f"{self._prefix(account_id, data_source_uuid, source)}{OWNERS}/"
         present = set(self._keys(prefix))
-        if any(self._owners_key(account_id, data_source_uuid, source, c) not in present for c in SHARD_CHARACTERS):
+        whole = self._owners_key(account_id, data_source_uuid, source, ALL_OWNERS)
+        if whole in present:
+            keys = [whole]
+        elif all(self._owners_key(account_id, data_source_uuid, source, c) in present for c in SHARD_CHARACTERS):
+            keys = sorted(present - {whole})
+        else:
             return False
         s3 = client("s3")
         target_prefix = f"{self._prefix(account_id, data_source_uuid, target)}{OWNERS}/"
@@ -198,18 +215,23 @@ class ManifestStore:
                 CopySource={"Bucket": self.bucket, "Key": key},
             )
 
-        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
-            list(pool.map(copy, sorted(present)))
+        if len(keys) == 1:
+            copy(keys[0])
+        else:
+            with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+                list(pool.map(copy, keys))
         return True
 
     def owner(self, account_id: str, data_source_uuid: str, generation: int, subscription_uuid: str) -> str | None:
-        """The customer uuid a subscription of the generation belongs to (one small read); None if unknown."""
-        key = self._owners_key(account_id, data_source_uuid, generation, subscription_uuid[-1])
-        found = self._read_owners(key)
-        if found is None:  # a generation written before owner shards existed: the whole manifest
-            entry = self.load(account_id, data_source_uuid, generation, "subscriptions").get(subscription_uuid)
-            return entry.customer_uuid if entry else None
-        return found.get(subscription_uuid)
+        """The customer uuid a subscription of the generation belongs to (one small read, two for a sharded
+        generation); None if unknown."""
+        for shard in (ALL_OWNERS, subscription_uuid[-1]):
+            found = self._read_owners(self._owners_key(account_id, data_source_uuid, generation, shard))
+            if found is not None:
+                return found.get(subscription_uuid)
+        # a generation written before owners were kept: the whole manifest
+        entry = self.load(account_id, data_source_uuid, generation, "subscriptions").get(subscription_uuid)
+        return entry.customer_uuid if entry else None
 
     def _read_owners(self, key: str) -> dict[str, str | None] | None:
         s3 = client("s3")
@@ -219,6 +241,10 @@ class ManifestStore:
             return None
         owners: dict[str, str | None] = json_codec.loads(zlib.decompress(body))
         return owners
+
+    def _write_owners(self, key: str, owners: dict[str, str | None]) -> None:
+        body = {uuid: owner for uuid, owner in owners.items() if owner is not None}
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=zlib.compress(json_codec.dumps(body)))
 
     def delete_prefix(self, prefix: str) -> int:
         s3, deleted = client("s3"), 0

@@ -20,13 +20,13 @@ The table has no index over records: an index would double the write units of ev
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sourcesync import json_codec
 from sourcesync.config import get_settings
 from sourcesync.ids import record_uuid
 from sourcesync.records import RECORD_MODEL, UUID_PREFIX, AnyRecord, RecordKind
@@ -116,8 +116,9 @@ def partition_keys(data_source_uuid: str) -> list[str]:
 
 def canonical(record: AnyRecord) -> tuple[bytes, str]:
     """The record's canonical JSON and its content hash (what a re-sync compares to skip unchanged records),
-    without compressing it: a re-sync compresses only what changed (`compress`)."""
-    body = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+    without compressing it: a re-sync compresses only what changed (`compress`). The records hold no
+    floats, as `json_codec.canonical` requires (a test checks every record model)."""
+    body = json_codec.canonical(record.model_dump(mode="json"))
     return body, hashlib.blake2b(body, digest_size=8).hexdigest()
 
 

@@ -112,6 +112,7 @@ class Connector:
         self._credentials = dict(credentials)
         self._token_store = token_store
         self._provider_base = spec.base_url(credentials)
+        self._streams: dict[RecordKind, Stream] = {}  # the streams chosen (`Stream.chooser`)
         self._redact = Redactor(spec.auth.secrets(credentials))
         self.http = HttpClient(
             self.api_base,
@@ -217,9 +218,21 @@ class Connector:
             strategy = windows
         return strategy.plan(self.spec.streams, moment)
 
+    def stream(self, kind: RecordKind) -> Stream:
+        """The stream this connector reads `kind` from: the spec's, or, against a stand-in for the provider,
+        the one its `chooser` names (asked once per connector)."""
+        stream = self.spec.stream(kind)
+        chooser = stream.chooser
+        if chooser is None or self.uses_provider_api:
+            return stream
+        if kind not in self._streams:
+            with self._redacted_errors():
+                self._streams[kind] = self._authorized(lambda: chooser(self)) or stream
+        return self._streams[kind]
+
     def fetch_page(self, partition: Partition, cursor: str | None = None) -> Page:
         """The page of `partition` at `cursor` (None: its first page)."""
-        stream = self.spec.stream(partition.kind)
+        stream = self.stream(partition.kind)
         allowed = {stream.created_filter.gte_param, stream.created_filter.lt_param} if stream.created_filter else set()
         unexpected = set(partition.params) - allowed
         if unexpected:
@@ -268,7 +281,7 @@ class Connector:
         if not records:
             return []
         quoted = quote(external_id, safe="")
-        for stream in self.spec.streams.values():
+        for stream in (self.stream(kind) for kind in self.spec.streams):
             if stream.customer_path is not None:  # a list under the customer (`/accounts/{id}/invoices`)
                 stream, params = replace(stream, path=stream.customer_path.format(id=quoted)), dict(stream.params)
             elif stream.customer_param is not None:  # the stream's list filtered by customer

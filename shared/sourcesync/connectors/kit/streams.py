@@ -90,6 +90,12 @@ class Stream:
     customer_path: str | None = None
     records_path: str | None = None
     decoder: Decoder | None = None
+    #: For a kind whose best list depends on what a stand-in for the provider serves (an emulator, a proxy):
+    #: asked once per connector whose `api_base` is not the provider's own API (through the same client
+    #: and budget) before the kind's first page, it names the stream to read instead, or None for this one.
+    #: Against the provider's own API this stream is read, unasked. The other stream must take the same
+    #: created filter and customer parameter.
+    chooser: Callable[[MappingContext], Stream | None] | None = None
 
 
 @dataclass(frozen=True)
