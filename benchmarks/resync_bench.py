@@ -17,11 +17,26 @@ from devstack.stripe_seed import TEST_KEY, seed_business
 from sourcesync.store.accounts import Principal
 
 
-def stripe_lists() -> list[tuple[str, dict[str, Any]]]:
-    """The lists the Stripe connector reads, with the same parameters (expansions, status filter)."""
+def stripe_lists(api_base: str) -> list[tuple[str, dict[str, Any]]]:
+    """The lists the Stripe connector reads from the Stripe at `api_base`, with the same parameters
+    (expansions, status filter): each kind's stream, or the one its `chooser` names there, as the connector
+    asks it (against the emulator, transactions come from the invoices list: docs/connectors.md)."""
     from sourcesync.connectors.stripe import SPEC
 
-    return [(stream.path, dict(stream.params)) for stream in SPEC.streams.values()]
+    session = requests.Session()
+    session.auth = (TEST_KEY, "")
+
+    class Ask:
+        """What a chooser may ask for, answered by a plain GET."""
+
+        def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+            return session.get(api_base + path, params=params, timeout=120).json()
+
+    lists = []
+    for stream in SPEC.streams.values():
+        chosen = (stream.chooser(Ask()) if stream.chooser else None) or stream  # type: ignore[arg-type]
+        lists.append((chosen.path, dict(chosen.params)))
+    return lists
 
 
 def plain_fetch(api_base: str, path: str, extra: dict[str, Any]) -> int:
@@ -38,7 +53,7 @@ def plain_fetch(api_base: str, path: str, extra: dict[str, Any]) -> int:
 
 
 def plain_fetch_all(api_base: str, parallel: bool) -> tuple[float, int]:
-    lists = stripe_lists()
+    lists = stripe_lists(api_base)
     started = time.perf_counter()
     if parallel:
         with ThreadPoolExecutor(len(lists)) as pool:
@@ -61,11 +76,12 @@ def plain_fetch_parse_write(api_base: str, dynamodb: Any = None) -> tuple[float,
 
     dynamodb = dynamodb or boto3.session.Session().client("dynamodb")
     table = get_settings().records_table
+    lists = stripe_lists(api_base)
     session = requests.Session()
     session.auth = (TEST_KEY, "")
     settle_heap()
     cpu_started, written = time.thread_time(), 0
-    for path, extra in stripe_lists():
+    for path, extra in lists:
         cursor = None
         while True:
             params: dict[str, Any] = {"limit": 100, **extra, **({"starting_after": cursor} if cursor else {})}
@@ -293,19 +309,28 @@ def run(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> 
 
 #: The fetch Map's concurrency of the compute pass: one partition, so one invocation, at a time.
 ONE_AT_A_TIME = {"FetchConcurrency": "1"}
+#: Each job of the compute pass is run this many times (each on a source of its own); its figure is the median.
+REPEATS = 3
 
 
-def one_at_a_time(endpoints: dict[str, Any], customers: int = 1_000, first: int = 250) -> dict[str, Any]:
+def one_at_a_time(
+    endpoints: dict[str, Any], customers: int = 1_000, first: int = 250, repeats: int = REPEATS
+) -> dict[str, Any]:
     """The compute of `run`'s three jobs, measured with one invocation at a time (on a stack deployed with
-    `ONE_AT_A_TIME`): the same business seeded the same way (the small import first), an import, an
-    unchanged re-sync and an all-changed re-sync, each read against anchors measured just before and after it.
+    `ONE_AT_A_TIME`): the same business seeded the same way (the small import first), then `repeats`
+    imports of it (a source each), an unchanged re-sync of each source and an all-changed re-sync of each,
+    every job between two anchors. A job's ratio is its CPU per record over the mean of the two anchors that
+    bracket it; each kind of job reports the median of its runs' ratios (`summary`).
 
-    Why: on Lambda every invocation has an interpreter of its own, while the local runtime runs them all in
-    this process. When five fetch workers (three threads each) run at once they contend for its one
-    interpreter lock, and a thread that waits for the lock and takes it back pays for it in CPU: an
-    unchanged re-sync measured about twice the CPU per record with every partition at once than with one at
-    a time. One at a time, an invocation's CPU is what it costs alone, as on Lambda; its own threads still
-    contend with one another, as they would there."""
+    Why one at a time: on Lambda every invocation has an interpreter of its own, while the local runtime
+    runs them all in this process. When five fetch workers (three threads each) run at once they contend
+    for its one interpreter lock, and a thread that waits for the lock and takes it back pays for it in
+    CPU: an unchanged re-sync measured about twice the CPU per record with every partition at once than with
+    one at a time. One at a time, an invocation's CPU is what it costs alone, as on Lambda; its own threads
+    still contend with one another, as they would there.
+
+    Why anchors around each job and a median: on these shared machines the anchor itself moved by 40% within
+    one job's minute, and one job's ratio by a tenth from one run to the next."""
     from devstack.stripe_seed import StripeEmulator, add_customers
     from sourcesync.api.models import DataSourceCreateRequest
     from sourcesync.services import data_sources
@@ -317,22 +342,25 @@ def one_at_a_time(endpoints: dict[str, Any], customers: int = 1_000, first: int 
     stripe = endpoints["stripe"]
     key = create_account("bench-compute")
     principal = Principal(key.account_id, key.key_id, key.role)
+    anchors: list[float] = []
 
     def anchor() -> float:
         cpu, written = plain_fetch_parse_write(stripe)
-        return 1000 * cpu / max(1, written)
+        anchors.append(1000 * cpu / max(1, written))
+        return anchors[-1]
 
     def measured(start: Any) -> dict[str, Any]:
-        # the anchor just before and just after the job: the machine's speed drifts, and a shared machine's
-        # the more, so the job is read against the mean of the two that bracket it
-        before = anchor()
+        # read against the mean of the anchor just before the job (the previous job's after) and just after
+        before = anchors[-1] if anchors else anchor()
         job = run_job(principal, start)
         after = anchor()
         keep = ("seconds", "records", "job_id", "lambda", "write_units_per_record", "requests_per_1000_records")
+        per_anchor = (before + after) / 2
         return {
             **{k: job[k] for k in keep},
-            "anchor_cpu_per_1000": (before + after) / 2,
+            "anchor_cpu_per_1000": per_anchor,
             "anchors_cpu_per_1000": [round(before, 3), round(after, 3)],
+            "ratio": round(job["lambda"]["cpu_seconds_per_1000_records"] / per_anchor, 3),
         }
 
     def create() -> dict[str, Any]:
@@ -347,30 +375,37 @@ def one_at_a_time(endpoints: dict[str, Any], customers: int = 1_000, first: int 
         created = data_sources.create(principal, request)
         return get_job_store().get(principal.account_id, created["job"]["id"]) or {}
 
+    def resync(ds: str) -> Any:
+        return lambda: start_source_job(principal.account_id, ds, "resync_source", principal.key_id)
+
     # As in `run`: a small business imported first, which also loads what a worker loads lazily on its first
     # fetch and its first settle (a warm worker, as most of a job's invocations are), then the whole one.
     seed_business(stripe, customers=first, seed=1)
     run_job(principal, create)
     add_customers(StripeEmulator(stripe), customers - first, start=first, seed=2)
-    imported = measured(create)
-    ds = get_job_store().get(principal.account_id, imported["job_id"])["data_source_uuid"]  # type: ignore[index]
-
-    def resync() -> Any:
-        return start_source_job(principal.account_id, ds, "resync_source", principal.key_id)
-
-    unchanged = measured(resync)
-    source = get_source_store().get(principal.account_id, ds) or {}
-    mark_everything_changed(principal.account_id, ds, int(source["committed_generation"]))
-    all_changed = measured(resync)
+    imports = [measured(create) for _ in range(repeats)]
+    sources = [get_job_store().get(principal.account_id, job["job_id"])["data_source_uuid"] for job in imports]  # type: ignore[index]
+    unchanged = [measured(resync(ds)) for ds in sources]
+    for ds in sources:
+        source = get_source_store().get(principal.account_id, ds) or {}
+        mark_everything_changed(principal.account_id, ds, int(source["committed_generation"]))
+    all_changed = [measured(resync(ds)) for ds in sources]
     return {
         "parameters": ONE_AT_A_TIME,
-        "first_import": imported,
-        "unchanged_resync": unchanged,
-        "all_changed_resync": all_changed,
+        "repeats": repeats,
+        "first_import": summary(imports),
+        "unchanged_resync": summary(unchanged),
+        "all_changed_resync": summary(all_changed),
     }
 
 
-def one_at_a_time_in_a_process(customers: int = 1_000, first: int = 250) -> dict[str, Any]:
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose ratio is the median (the lower middle one of an even count), with every run's ratio."""
+    median = sorted(runs, key=lambda run: run["ratio"])[(len(runs) - 1) // 2]
+    return {**median, "runs_ratio": [run["ratio"] for run in runs]}
+
+
+def one_at_a_time_in_a_process(customers: int = 1_000, first: int = 250, repeats: int = REPEATS) -> dict[str, Any]:
     """`one_at_a_time` on a stack of its own, in a process of its own: the product's settings, clients and
     stores are read once per process, for one deployment, as on Lambda."""
     import subprocess
@@ -378,6 +413,7 @@ def one_at_a_time_in_a_process(customers: int = 1_000, first: int = 250) -> dict
     from pathlib import Path
 
     argv = [sys.executable, "-m", "benchmarks.resync_bench", "--customers", str(customers), "--first", str(first)]
+    argv += ["--repeats", str(repeats)]
     done = subprocess.run(
         argv, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=False, timeout=3600
     )
@@ -388,7 +424,7 @@ def one_at_a_time_in_a_process(customers: int = 1_000, first: int = 250) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m benchmarks.resync_bench [--customers N] [--first M]`: `one_at_a_time` on a local stack
+    """`python -m benchmarks.resync_bench [--customers N] [--first M] [--repeats R]`: `one_at_a_time` on a local stack
     deployed with `ONE_AT_A_TIME`; prints its result as one line of JSON."""
     import argparse
     import logging
@@ -396,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.resync_bench", description=main.__doc__)
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--first", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -403,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with local_stack(parameters=ONE_AT_A_TIME) as endpoints:
         METER.install()
-        result = one_at_a_time(endpoints, customers=args.customers, first=args.first)
+        result = one_at_a_time(endpoints, customers=args.customers, first=args.first, repeats=args.repeats)
     print(json.dumps(result), flush=True)
     return 0
 

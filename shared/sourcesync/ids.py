@@ -21,11 +21,20 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 ID_BODY = r"[0-9a-hjkmnp-tv-z]{26}"
 
 
+#: Every pair of base32 digits, by the ten bits they stand for: `_b32` takes ten bits a step.
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+
+
 def _b32(value: int, length: int) -> str:
+    """The low `5 * length` bits of `value` as `length` base32 digits, most significant first.
+
+    Two digits a step (an import derives two uuids per record, and this was a fifth of their cost)."""
     chars = []
-    for _ in range(length):
+    for _ in range(length >> 1):
+        chars.append(_PAIRS[value & 1023])
+        value >>= 10
+    if length & 1:
         chars.append(_ALPHABET[value & 31])
-        value >>= 5
     return "".join(reversed(chars))
 
 

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from sourcesync.records import CustomerRecord, RecordKind
 from sourcesync.store.records import RecordStore, Version, View, encode, partition_keys, placement
 
@@ -73,3 +75,20 @@ def test_the_wire_item_a_write_sends_is_the_item_in_dynamodbs_format() -> None:
     ]
     for version in versions:
         assert version.wire_item("ds_x") == to_item(version.item("ds_x"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 300, 511, 512, 513, 4_000, 4_096, 4_097, 40_000, 200_000])
+def test_a_payload_decompresses_to_its_body_whatever_its_size(size: int) -> None:
+    import random
+    import zlib
+
+    from sourcesync.store.records import SMALL_BODY, compress
+
+    rng = random.Random(size)
+    body = bytes(rng.choice(b'{}":,abcdefgh0123456789') for _ in range(size))
+    payload = compress(body)
+    assert zlib.decompress(payload) == body
+    if size > SMALL_BODY:
+        assert payload == zlib.compress(body, 6)
+    else:  # as small as zlib's defaults make it, within a few bytes
+        assert len(payload) <= len(zlib.compress(body, 6)) * 1.02 + 8

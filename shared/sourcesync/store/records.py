@@ -122,9 +122,23 @@ def canonical(record: AnyRecord) -> tuple[bytes, str]:
     return body, hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
+#: Up to this size a body is compressed with a window its size and a quarter of zlib's default hash table.
+SMALL_BODY = 4096
+
+
 def compress(body: bytes) -> bytes:
-    """The stored payload of a canonical JSON body."""
-    return zlib.compress(body, 6)
+    """The stored payload of a canonical JSON body: zlib at level 6.
+
+    A record's body is a few hundred bytes: `zlib.compress` sets up (allocates and clears) its default state
+    of about 256 KB for each one, which cost 10 to 80 µs a record depending on the heap. Up to `SMALL_BODY`
+    the state is sized to the body (a window as large as it, at least 512 bytes, and memory level 4): the
+    same bytes compress in about 8 µs, to the same size or within a few bytes; a larger body gets zlib's
+    defaults. Any zlib stream decompresses alike (its header names the window), and the content hash is of
+    the body, not of the payload."""
+    if len(body) > SMALL_BODY:
+        return zlib.compress(body, 6)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, max(9, (len(body) - 1).bit_length()), 4)
+    return compressor.compress(body) + compressor.flush()
 
 
 def encode(record: AnyRecord) -> tuple[bytes, str]:
@@ -174,18 +188,26 @@ class Version:
         return values
 
     def wire_item(self, data_source_uuid: str) -> dict[str, Any]:
-        """`item` in DynamoDB's wire format, built directly: its values are strings, an int, bytes and a
-        flag, and boto3's generic serializer cost a re-sync worker a tenth of its CPU."""
-        wire: dict[str, Any] = {}
-        for name, value in self.item(data_source_uuid).items():
-            if isinstance(value, bool):
-                wire[name] = {"BOOL": value}
-            elif isinstance(value, int):
-                wire[name] = {"N": str(value)}
-            elif isinstance(value, bytes):
-                wire[name] = {"B": value}
-            else:
-                wire[name] = {"S": value}
+        """`item` in DynamoDB's wire format, built directly (every record an import writes goes through
+        here): its values are strings, an int, bytes and a flag, and boto3's generic serializer cost a
+        re-sync worker a tenth of its CPU. A test holds it equal to `to_item(self.item(...))`."""
+        key = placement(data_source_uuid, self.kind, self.uuid, self.customer_uuid).key(self.generation)
+        wire: dict[str, Any] = {
+            "pk": {"S": key["pk"]},
+            "sk": {"S": key["sk"]},
+            "g": {"N": str(self.generation)},
+            "k": {"S": self.kind.value},
+            "u": {"S": self.uuid},
+            "x": {"S": self.external_id},
+        }
+        if self.customer_uuid and self.kind is not RecordKind.CUSTOMERS:
+            wire["c"] = {"S": self.customer_uuid}
+        if self.record is None:
+            wire["del"] = {"BOOL": True}
+        else:
+            payload, content_hash = (self.payload, self.content_hash) if self.payload else encode(self.record)
+            wire["d"] = {"B": payload}
+            wire["h"] = {"S": content_hash}
         return wire
 
 
