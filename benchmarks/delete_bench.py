@@ -102,7 +102,7 @@ def seed_source(principal: Principal, name: str, records: int) -> str:
         counts[version.kind.value] = counts.get(version.kind.value, 0) + 1
     # the counts, as an Import API request commits them (the versions are at the committed generation, 1)
     assert get_source_store().commit_import(principal.account_id, ds, 1, 1, counts)
-    return ds
+    return str(ds)
 
 
 class _Context:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,13 +28,64 @@ def local_stack(stripe: bool = True, parameters: dict[str, str] | None = None) -
     )
     stack = LocalStack(config)
     endpoints = stack.start()
+    if stack.stripe is not None:
+        PROVIDER.attach(endpoints["stripe"], stack.stripe.pid)
     try:
         yield endpoints
     finally:
+        PROVIDER.detach()
         stack.stop()
 
 
+class ProviderMeter:
+    """What the Stripe emulator does, read at the same moments as a job: the CPU seconds of its process
+    (from /proc) and the HTTP requests this process sent it.
+
+    localstripe answers in one thread and spends CPU on every page (each list scans its whole store), so it
+    is the bottleneck of any fetch from it: a plain fetch's wall time is its CPU time to within a few
+    hundredths of a second. That CPU time is not constant: on these shared machines the very same pass over
+    the same lists took 19 s in one minute and 35 s in another. Its CPU during a job is therefore what a
+    plain fetch of the same pages would have taken at that moment, which a plain fetch measured before the
+    job is not (the request counts say whether the job asked for the same pages)."""
+
+    def __init__(self) -> None:
+        self.base = ""
+        self.pid: int | None = None
+        self._requests = 0
+        self._lock = threading.Lock()
+        self._installed = False
+
+    def attach(self, base: str, pid: int | None) -> None:
+        self.base, self.pid = base, pid
+        if not self._installed:
+            import requests
+
+            original = requests.Session.send
+
+            def send(session: Any, request: Any, **kwargs: Any) -> Any:
+                if self.base and str(request.url).startswith(self.base):
+                    with self._lock:
+                        self._requests += 1
+                return original(session, request, **kwargs)
+
+            requests.Session.send = send  # type: ignore[method-assign,assignment]
+            self._installed = True
+
+    def detach(self) -> None:
+        self.base, self.pid = "", None
+
+    def read(self) -> tuple[float, int]:
+        """(the emulator's CPU seconds so far, the requests sent to it so far)."""
+        cpu = 0.0
+        if self.pid is not None:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return cpu, self._requests
+
+
 METER = DynamoMeter()
+PROVIDER = ProviderMeter()
 
 
 def settle_heap() -> None:

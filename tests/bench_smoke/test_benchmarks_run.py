@@ -38,6 +38,11 @@ def test_every_benchmark_runs_to_its_end_at_a_tiny_size() -> None:
         "unchanged re-sync: Lambda CPU ÷ plain fetch-parse-write CPU (per record), one invocation at a time",
     ):
         assert row in report, report
+    # the emulator's work was read beside the plain fetch and each job: the requests it answered
+    resync = results["resync"]
+    assert resync["plain_fetch_provider"]["sequential"]["requests"] >= 5, resync["plain_fetch_provider"]
+    for job in ("first_import", "unchanged_resync"):
+        assert resync[job]["provider"]["requests"] >= resync["plain_fetch_provider"]["sequential"]["requests"]
     # and the compute pass ran its three jobs on a stack of its own, one invocation at a time
     alone = results["resync"]["one_at_a_time"]
     assert alone["parameters"] == {"FetchConcurrency": "1"}
