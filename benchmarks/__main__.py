@@ -47,7 +47,7 @@ def main() -> int:
         from benchmarks import cold_init
 
         print("cold init...", flush=True)
-        results["cold_init"] = cold_init.run(repeats=3 if args.quick else 7)
+        results["cold_init"] = cold_init.run(repeats=3 if args.quick else 15)
         results["built_sizes"] = cold_init.built_sizes()
     if only & {"resync", "delete", "scheduler", "systems", "scale"}:
         from benchmarks import delete_bench, resync_bench
@@ -544,9 +544,14 @@ def render(r: dict[str, Any]) -> str:
             f"- **Cold init** (measured {cold.get('when', r.get('when'))}). A `sam build` of infra/template.yaml "
             f"with the layer built for this machine ({cold.get('layer_architecture', 'its architecture')}); a fresh "
             "interpreter whose only paths are the function's built code, "
-            "its built layer's `python/` and the standard library, as on Lambda, importing the handler module, "
+            "its built layer's `python/`, boto3 (as the Lambda runtime provides it) and the standard library, as "
+            "on Lambda, importing the handler module, "
             f"minus the same interpreter without the import ({cold['empty_interpreter_ms']} ms), median of "
-            "several runs. boto3 is imported on first use, not at init; the tracer is not loaded. The yardstick "
+            f"{cold.get('repeats', 'several')} runs. boto3 is imported on first use, not at init; the tracer is "
+            "not loaded; Powertools' "
+            "packages are imported for the names the layer uses, not through their `__init__`s (which import "
+            "Metrics, every resolver and event class, and botocore for a user-agent header: "
+            '`sourcesync/powertools.py`, docs/architecture.md "Cold starts"). The yardstick '
             "(`benchmarks/naive_handler/`) is a handler written the plain way: Powertools' Logger and Tracer "
             "(as on Lambda, so Tracer patches boto3 and requests), a pydantic model, a boto3 client at module "
             "scope; imported the same way from our layer plus boto3 and the X-Ray SDK (what the Lambda runtime "

@@ -1,8 +1,10 @@
 """Each function's cold init, from a `sam build` of infra/template.yaml whose layer is built for this
 machine's architecture (the functions' own arm64 build cannot be imported on x86_64): a fresh interpreter
-whose only paths are the function's built code, its built layer's python/ and the standard library, as on
-Lambda, importing the handler module; minus the same interpreter's start without the import (the median of
-several runs of each, interleaved so that noise hits both). Also the built sizes of the deployed build."""
+whose only paths are the function's built code, its built layer's python/, the boto3 the Lambda runtime
+provides (the yardstick's pinned install of it) and the standard library, as on Lambda, importing the handler
+module; minus the same interpreter's start without the import. Each function is read against the yardstick
+(`naive_handler/`) measured just before and just after it, in several runs (`run`). Also the built sizes of
+the deployed build."""
 
 from __future__ import annotations
 
@@ -57,12 +59,13 @@ def _seconds(paths: list[str], code: str, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def run(repeats: int = 7) -> dict[str, Any]:
+def run(repeats: int = 15) -> dict[str, Any]:
     build = sam.build("host")
     functions, layers = checks.read_build(build.directory)
+    runtime = str(naive_dependencies())  # the Lambda runtime's boto3, importable by our functions as on Lambda
     probes = {
         fn.logical_id: (
-            [str(fn.code_dir), *(str(layers[lid].python_dir) for lid in fn.layers)],
+            [str(fn.code_dir), *(str(layers[lid].python_dir) for lid in fn.layers), runtime],
             f"import {fn.module}",
             {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **fn.environment},
         )
@@ -70,7 +73,7 @@ def run(repeats: int = 7) -> dict[str, Any]:
     }
     layer_dirs = [str(layers[lid].python_dir) for lid in functions[0].layers]
     probes[NAIVE_NAME] = (
-        [str(NAIVE), *layer_dirs, str(naive_dependencies())],
+        [str(NAIVE), *layer_dirs, runtime],
         "import app",
         {
             "PATH": "/usr/bin:/bin",
@@ -82,21 +85,36 @@ def run(repeats: int = 7) -> dict[str, Any]:
     )
     for paths, code, env in probes.values():  # compile the bytecode once, as a deployed package could have it
         _seconds(paths, code, env)
+    naive_probe = probes.pop(NAIVE_NAME)
+    names = list(probes)
     empty: list[float] = []
-    imports: dict[str, list[float]] = {name: [] for name in probes}
-    for _ in range(repeats):
+    naive: list[float] = []
+    imports: dict[str, list[float]] = {name: [] for name in names}
+    # Each run measures every function between two runs of the yardstick (N f1 N f2 ... N), the functions in
+    # an order rotated from one run to the next: these machines' speed drifts within seconds, and a function
+    # is read against the yardstick measured just before and just after it.
+    ratio_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for run_number in range(repeats):
         empty.append(_seconds([], "pass", {"PATH": "/usr/bin:/bin"}))
-        for name, (paths, code, env) in probes.items():
-            imports[name].append(_seconds(paths, code, env))
+        shift = run_number % len(names)
+        order = names[shift:] + names[:shift]
+        around = [_seconds(*naive_probe)]
+        for name in order:
+            imports[name].append(_seconds(*probes[name]))
+            around.append(_seconds(*naive_probe))
+        naive += around
+        for i, name in enumerate(order):
+            ratio_runs[name].append((imports[name][-1], (around[i] + around[i + 1]) / 2))
     baseline = statistics.median(empty)
-    naive = imports.pop(NAIVE_NAME)
-    # each function against the yardstick: the median of the ratios of runs taken side by side
+    # each function against the yardstick: the median over the runs of its time over the mean of the two
+    # yardstick runs around it
     ratios = {
-        name: round(statistics.median((a - baseline) / (b - baseline) for a, b in zip(values, naive, strict=True)), 3)
-        for name, values in imports.items()
+        name: round(statistics.median((a - baseline) / (b - baseline) for a, b in runs), 3)
+        for name, runs in ratio_runs.items()
     }
     return {
         "naive_handler_ms": round((statistics.median(naive) - baseline) * 1000, 1),
+        "repeats": repeats,
         "ratio_to_naive": ratios,
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "layer_architecture": build.layer_arch,

@@ -56,8 +56,8 @@ def _import(seeded: dict[str, Any], name: str, options: dict[str, Any]) -> dict[
     from sourcesync.ids import new_id
     from sourcesync.policy_matrix import CURRENT_VERSION
     from sourcesync.services.accounts import create_account
-    from sourcesync.services.data_sources import COUNT_KINDS
     from sourcesync.services.jobs import start_source_job
+    from sourcesync.services.live_sources import COUNT_KINDS
     from sourcesync.store.credentials import get_credential_store
     from sourcesync.store.jobs import get_job_store
     from sourcesync.store.sources import get_source_store

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from sourcesync.powertools import Logger
 
 logger = Logger(service="sourcesync")

@@ -57,6 +57,15 @@ NOT_AT_COLD_START = [
     "sourcesync.domain.manual_data",
     "sourcesync.domain.imports",
 ]
+#: What no function loads at cold start: Powertools' Metrics and tracing packages and its user-agent module,
+#: which imports botocore (in the Lambda runtime, so it would load there): the top-level package's `__init__`
+#: imports all three, and `sourcesync.powertools` registers it as a lazy package.
+NOT_IN_ANY_COLD_START = [
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.shared.user_agent",
+    "botocore",
+]
 #: What only the one function that serves such routes may load: the services of customers, manual data and
 #: the Import API (loaded by their first request).
 ONLY_ON_FIRST_USE = ["sourcesync.services.customers", "sourcesync.services.overlays", "sourcesync.services.imports"]
@@ -82,9 +91,28 @@ def _handler_loads(function: str, modules: list[str]) -> dict[str, bool]:
 @pytest.mark.parametrize("function", API_FUNCTIONS)
 def test_an_api_function_cold_start_loads_only_its_resolver_and_checks(function: str) -> None:
     # When a fresh interpreter imports the function's handler module, as Lambda does at cold start
-    loaded = _handler_loads(function, [*NOT_AT_COLD_START, *ONLY_ON_FIRST_USE, "sourcesync.api.contract"])
+    loaded = _handler_loads(
+        function, [*NOT_AT_COLD_START, *NOT_IN_ANY_COLD_START, *ONLY_ON_FIRST_USE, "sourcesync.api.contract"]
+    )
     # Then it has its request checks, and nothing of what the module names says it must not load
     assert loaded.pop("sourcesync.api.contract") is True  # the probe sees what the handler loads
+    assert loaded == dict.fromkeys(loaded, False)
+
+
+def test_the_delete_function_loads_neither_the_resync_nor_the_creation_of_sources() -> None:
+    # When the delete function starts (its route shares the answer of the routes that start a job, and its
+    # service finds the caller's source, with the services that start a re-sync or create a source)
+    loaded = _handler_loads(
+        "delete_source",
+        [
+            "sourcesync.services.resync",
+            "sourcesync.services.data_sources",
+            "sourcesync.policy_matrix",
+            "sourcesync.api.routes.accepted",
+        ],
+    )
+    # Then it loads the shared answer, and neither of those services nor the policy matrix they load
+    assert loaded.pop("sourcesync.api.routes.accepted") is True
     assert loaded == dict.fromkeys(loaded, False)
 
 
@@ -101,6 +129,26 @@ def test_the_lazy_powertools_packages_still_export_every_name() -> None:
         ["asyncio", "aws_lambda_powertools.event_handler.appsync"],
     )
     # Then a name asked for is imported from its submodule on first use (AppSync's resolver and asyncio with it)
+    assert loaded == dict.fromkeys(loaded, True)
+
+
+def test_the_lazy_top_level_powertools_package_still_exports_every_name_and_quiets_its_logger() -> None:
+    # Given the layer's Powertools module, which registers the top-level package as a lazy one
+    loaded = _loaded_after(
+        "import logging\n"
+        "import sourcesync.powertools\n"
+        "import aws_lambda_powertools as powertools\n"
+        "from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric\n"
+        "from aws_lambda_powertools.shared.version import VERSION\n"
+        "assert Logger is sourcesync.powertools.Logger and powertools.__version__ == VERSION\n"
+        "assert set(powertools.__all__) >= {'Logger', 'Metrics', 'Tracer', 'single_metric'}\n"
+        "package_logger = logging.getLogger('aws_lambda_powertools')\n"
+        "assert not package_logger.propagate\n"
+        "assert [type(h).__name__ for h in package_logger.handlers] == ['NullHandler']",
+        ["aws_lambda_powertools.metrics", "aws_lambda_powertools.tracing"],
+    )
+    # Then a name asked for is imported from its submodule on first use, and Powertools' own logger
+    # discards its output, as the package's `__init__` would have set it
     assert loaded == dict.fromkeys(loaded, True)
 
 
@@ -123,7 +171,9 @@ def test_every_contract_reference_resolves() -> None:
 @pytest.mark.parametrize("function", ["resync_worker", "purge_worker", "scheduler"])
 def test_a_worker_cold_start_loads_no_http_stack(function: str) -> None:
     # When a fresh interpreter imports a worker's handler module, as Lambda does at cold start
-    loaded = _handler_loads(function, ["requests", "urllib3", "sourcesync.connectors.kit.http", "sourcesync.config"])
+    loaded = _handler_loads(
+        function, ["requests", "urllib3", "sourcesync.connectors.kit.http", *NOT_IN_ANY_COLD_START, "sourcesync.config"]
+    )
     # Then the connectors' HTTP stack waits for the first fetch (most invocations never fetch)
     assert loaded.pop("sourcesync.config") is True  # the probe sees what the handler loads
     assert loaded == dict.fromkeys(loaded, False)

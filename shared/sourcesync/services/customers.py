@@ -29,7 +29,7 @@ from sourcesync.records import (
     SubscriptionRecord,
     TransactionRecord,
 )
-from sourcesync.services.data_sources import live_source
+from sourcesync.services.live_sources import live_source
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.overlays import get_overlay_store

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.errors import ApiBaseNotAllowedError, InvalidRequestError, NotFoundError
-from sourcesync.ids import is_id, new_id
+from sourcesync.ids import new_id
 from sourcesync.policy_matrix import CURRENT_VERSION
 from sourcesync.services import connections
 from sourcesync.services.jobs import present_job, start_source_job
+from sourcesync.services.live_sources import COUNT_KINDS, live_source
 from sourcesync.store.accounts import Principal
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.dynamo import Item
@@ -22,7 +23,6 @@ if TYPE_CHECKING:  # the request models are loaded by the routes that create and
     from sourcesync.domain.sources import DataSourceChanges, DataSourceOptions, DataSourceOptionsPatch, NewDataSource
 
 SCHEDULE_SHARDS = 1  # the `scheduled` index's partitions; raise it (and the scheduler's loop) if it gets hot
-COUNT_KINDS = ("customers", "plans", "subscriptions", "invoices", "transactions")
 
 
 def _options(options: DataSourceOptions | None) -> dict[str, Any]:
@@ -118,14 +118,6 @@ def create(principal: Principal, request: NewDataSource) -> dict[str, Any]:
         job = start_source_job(principal.account_id, uuid, "import", principal.key_id)
         item = get_source_store().get(principal.account_id, uuid) or item
     return {"data_source": present(item, job), "job": present_job(job) if job else None}
-
-
-def live_source(principal: Principal, uuid: str) -> Item:
-    """The caller's source, or 404: unknown, another account's, or deleted — never told apart."""
-    source = get_source_store().get(principal.account_id, uuid) if is_id(uuid, "ds") else None
-    if source is None or source.get("status") == "deleting":
-        raise NotFoundError("No such data source.")
-    return source
 
 
 def get(principal: Principal, uuid: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 from sourcesync.clock import now_iso
 from sourcesync.errors import NotFoundError
 from sourcesync.services.audit import publish
-from sourcesync.services.data_sources import COUNT_KINDS, live_source
 from sourcesync.services.jobs import new_job
+from sourcesync.services.live_sources import COUNT_KINDS, live_source
 from sourcesync.services.purges import PURGE_SHARD, start_purge
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item

@@ -26,11 +26,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from sourcesync.derived import SubscriptionLine, derive_subscription
 from sourcesync.domain.imports import CustomersImport, InvoicesImport, PlansImport
 from sourcesync.errors import ConflictError, InvalidRequestError, NotFoundError, UnprocessableError
+from sourcesync.powertools import Logger
 from sourcesync.records import (
     AnyRecord,
     CustomerRecord,
@@ -40,7 +39,7 @@ from sourcesync.records import (
     RecordKind,
     TransactionRecord,
 )
-from sourcesync.services.data_sources import live_source
+from sourcesync.services.live_sources import live_source
 from sourcesync.store.accounts import Principal
 from sourcesync.store.dynamo import Item
 from sourcesync.store.records import RecordStore, StoredRecord, Version, View, encode, get_record_store, uuid_for

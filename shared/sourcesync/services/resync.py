@@ -8,8 +8,8 @@ from typing import Any
 from sourcesync.clock import now_iso
 from sourcesync.errors import ForbiddenError, NotFoundError, UnprocessableError
 from sourcesync.services.audit import publish
-from sourcesync.services.data_sources import live_source
 from sourcesync.services.jobs import start_source_job
+from sourcesync.services.live_sources import live_source
 from sourcesync.store.accounts import Principal, get_account_store
 from sourcesync.store.dynamo import Item
 from sourcesync.store.sources import get_source_store

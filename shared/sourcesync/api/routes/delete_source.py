@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sourcesync.api.app import json_response, principal
 from sourcesync.api.resolver import Response, Router
-from sourcesync.api.routes.resync import accepted, dry_run
+from sourcesync.api.routes.accepted import accepted, dry_run
 from sourcesync.services import delete_source
 
 router = Router()

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from sourcesync.api.app import json_response, parse_query, principal
-from sourcesync.api.params import DryRunQuery
+from sourcesync.api.app import json_response, principal
 from sourcesync.api.resolver import Response, Router
+from sourcesync.api.routes.accepted import accepted, dry_run
 from sourcesync.services import jobs, resync
 
 router = Router()
-
-
-def dry_run(source: Router) -> bool:
-    """`?dry_run=true` or `?dry_run=false` (the default), nothing else: anything else is a 400, never a
-    real run."""
-    return parse_query(source, DryRunQuery).dry_run
-
-
-def accepted(job: dict[str, object]) -> Response[str]:
-    presented = jobs.present_job(job)
-    return json_response(202, presented, headers={"Location": f"/v1/jobs/{presented['id']}"})
 
 
 @router.post("/v1/data_sources/<uuid>/resync")

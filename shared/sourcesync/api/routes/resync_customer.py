@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sourcesync.api.app import principal
 from sourcesync.api.resolver import Response, Router
-from sourcesync.api.routes.resync import accepted
+from sourcesync.api.routes.accepted import accepted
 from sourcesync.services import resync
 
 router = Router()
