@@ -47,7 +47,7 @@ def main() -> int:
         from benchmarks import cold_init
 
         print("cold init...", flush=True)
-        results["cold_init"] = cold_init.run(repeats=3 if args.quick else 15)
+        results["cold_init"] = cold_init.run(repeats=3 if args.quick else 21)
         results["built_sizes"] = cold_init.built_sizes()
     if only & {"resync", "delete", "scheduler", "systems", "scale"}:
         from benchmarks import delete_bench, resync_bench

@@ -59,7 +59,7 @@ def _seconds(paths: list[str], code: str, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def run(repeats: int = 15) -> dict[str, Any]:
+def run(repeats: int = 21) -> dict[str, Any]:
     build = sam.build("host")
     functions, layers = checks.read_build(build.directory)
     runtime = str(naive_dependencies())  # the Lambda runtime's boto3, importable by our functions as on Lambda
@@ -91,8 +91,9 @@ def run(repeats: int = 15) -> dict[str, Any]:
     naive: list[float] = []
     imports: dict[str, list[float]] = {name: [] for name in names}
     # Each run measures every function between two runs of the yardstick (N f1 N f2 ... N), the functions in
-    # an order rotated from one run to the next: these machines' speed drifts within seconds, and a function
-    # is read against the yardstick measured just before and just after it.
+    # an order rotated from one run to the next (21 runs: each function three times in each place): these
+    # machines' speed drifts within seconds, and a function is read against the yardstick measured just
+    # before and just after it.
     ratio_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for run_number in range(repeats):
         empty.append(_seconds([], "pass", {"PATH": "/usr/bin:/bin"}))
