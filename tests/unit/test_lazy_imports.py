@@ -66,9 +66,15 @@ NOT_IN_ANY_COLD_START = [
     "aws_lambda_powertools.shared.user_agent",
     "botocore",
 ]
-#: What only the one function that serves such routes may load: the services of customers, manual data and
-#: the Import API (loaded by their first request).
-ONLY_ON_FIRST_USE = ["sourcesync.services.customers", "sourcesync.services.overlays", "sourcesync.services.imports"]
+#: What only the one function that serves such routes may load: the services of data sources, customers,
+#: manual data and the Import API, and the console's files (loaded by their first request).
+ONLY_ON_FIRST_USE = [
+    "sourcesync.services.data_sources",
+    "sourcesync.services.customers",
+    "sourcesync.services.overlays",
+    "sourcesync.services.imports",
+    "sourcesync.console",
+]
 
 
 def _handler_loads(function: str, modules: list[str]) -> dict[str, bool]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sourcesync import console
 from sourcesync.api.app import json_response
 from sourcesync.api.errors import error_body
 from sourcesync.api.resolver import Response, Router
@@ -11,6 +10,8 @@ router = Router()  # its route keys are in `sourcesync.api.app.PUBLIC_ROUTES`
 
 
 def _serve(name: str) -> Response[str]:
+    from sourcesync import console  # on a browser's first request for the console, not at cold start
+
     found = console.asset(name)
     if found is None:
         return json_response(404, error_body("not_found", "No such file.", ""), headers=console.HEADERS)
