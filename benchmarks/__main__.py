@@ -550,8 +550,10 @@ def render(r: dict[str, Any]) -> str:
             f"{cold.get('repeats', 'several')} runs. boto3 is imported on first use, not at init; the tracer is "
             "not loaded; Powertools' "
             "packages are imported for the names the layer uses, not through their `__init__`s (which import "
-            "Metrics, every resolver and event class, and botocore for a user-agent header: "
-            '`sourcesync/powertools.py`, docs/architecture.md "Cold starts"). The yardstick '
+            "Metrics, every resolver and event class, and botocore for a user-agent header), and two modules "
+            "imported by code that does not use them at init (`importlib.metadata` by pydantic's plugin "
+            "loader, with plugins disabled; jmespath by the Logger) run their code on first use "
+            '(`sourcesync/coldstart.py`, docs/architecture.md "Cold starts"). The yardstick '
             "(`benchmarks/naive_handler/`) is a handler written the plain way: Powertools' Logger and Tracer "
             "(as on Lambda, so Tracer patches boto3 and requests), a pydantic model, a boto3 client at module "
             "scope; imported the same way from our layer plus boto3 and the X-Ray SDK (what the Lambda runtime "

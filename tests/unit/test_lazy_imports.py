@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,12 +61,18 @@ NOT_AT_COLD_START = [
 ]
 #: What no function loads at cold start: Powertools' Metrics and tracing packages and its user-agent module,
 #: which imports botocore (in the Lambda runtime, so it would load there): the top-level package's `__init__`
-#: imports all three, and `sourcesync.powertools` registers it as a lazy package.
+#: imports all three, and `sourcesync.coldstart` registers it as a lazy package. Nor what the two lazy
+#: modules would import: `importlib.metadata` (pydantic's plugin loader; plugins are disabled) loads `email`
+#: and `zipfile`, Powertools' `jmespath_utils` (the Logger's correlation ids; none set) `jmespath` and `gzip`.
 NOT_IN_ANY_COLD_START = [
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.tracing",
     "aws_lambda_powertools.shared.user_agent",
     "botocore",
+    "email",
+    "zipfile",
+    "jmespath",
+    "gzip",
 ]
 #: What only the one function that serves such routes may load: the services of data sources, customers,
 #: manual data and the Import API, and the console's files (loaded by their first request).
@@ -78,15 +86,18 @@ ONLY_ON_FIRST_USE = [
 
 
 def _handler_loads(function: str, modules: list[str]) -> dict[str, bool]:
-    from sourcesync.config import FUNCTION_SETTINGS, required_variables
+    """Which of `modules` a fresh interpreter has loaded (imported, and their code run) once it has imported
+    the handler module of `functions/<function>/` with the environment the template gives the function."""
+    from devstack.stack import load_template
 
-    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
-    environment |= {name: "x" for name in required_variables(FUNCTION_SETTINGS[function])}
+    spec = next(spec for spec in load_template().functions() if spec.code_dir.name == function)
+    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", **spec.environment}
     probe = (
         "import sys\n"
         f"sys.path[:0] = [{str(REPO_ROOT / 'functions' / function)!r}, {str(REPO_ROOT / 'shared')!r}]\n"
         "import app\n"
-        f"print(' '.join(str(m in sys.modules) for m in {modules!r}))"
+        "from sourcesync.coldstart import loaded\n"
+        f"print(' '.join(str(loaded(m)) for m in {modules!r}))"
     )
     answer = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=environment, cwd="/"
@@ -139,7 +150,7 @@ def test_the_lazy_powertools_packages_still_export_every_name() -> None:
 
 
 def test_the_lazy_top_level_powertools_package_still_exports_every_name_and_quiets_its_logger() -> None:
-    # Given the layer's Powertools module, which registers the top-level package as a lazy one
+    # Given the layer's package, which registers Powertools' top-level package as a lazy one
     loaded = _loaded_after(
         "import logging\n"
         "import sourcesync.powertools\n"
@@ -156,6 +167,95 @@ def test_the_lazy_top_level_powertools_package_still_exports_every_name_and_quie
     # Then a name asked for is imported from its submodule on first use, and Powertools' own logger
     # discards its output, as the package's `__init__` would have set it
     assert loaded == dict.fromkeys(loaded, True)
+
+
+def _ran_after(statement: str, modules: list[str], **environment: str) -> dict[str, bool]:
+    """Which of `modules` have run their code after `statement`, in a fresh interpreter that first imports
+    the layer's package (which registers the lazy modules)."""
+    probe = (
+        "import sourcesync\n"
+        f"{statement}\n"
+        "from sourcesync.coldstart import loaded\n"
+        f"print(' '.join(str(loaded(m)) for m in {modules!r}))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT / "shared",
+        env={"PATH": "/usr/bin:/bin", **environment},
+    )
+    return dict(zip(modules, (word == "True" for word in answer.stdout.split()), strict=True))
+
+
+def test_a_lazy_module_is_imported_without_running_until_a_name_is_looked_up() -> None:
+    # When code imports the lazy modules the way Powertools' Logger and pydantic's plugin loader do
+    imported = _ran_after(
+        "import importlib.metadata as metadata\nfrom aws_lambda_powertools.utilities import jmespath_utils",
+        ["importlib.metadata", "aws_lambda_powertools.utilities.jmespath_utils"],
+    )
+    # Then neither has run its code
+    assert imported == dict.fromkeys(imported, False)
+    # And a look-up of a name in each runs it, and the name is the module's own
+    used = _ran_after(
+        "import importlib.metadata as metadata\nfrom aws_lambda_powertools.utilities import jmespath_utils\n"
+        "assert metadata.version('pydantic').startswith('2.')\n"
+        "assert jmespath_utils.query(data={'detail': {'id': 7}}, envelope='detail.id') == 7\n"
+        "import importlib.metadata._meta",  # and its submodules import as before
+        ["importlib.metadata", "aws_lambda_powertools.utilities.jmespath_utils", "email"],
+    )
+    assert used == dict.fromkeys(used, True)
+
+
+def test_threads_that_use_a_lazy_module_at_once_wait_for_its_code_to_run_once(tmp_path: Path) -> None:
+    # Given a lazy module whose code takes a while to run, and counts its runs
+    (tmp_path / "slow_module.py").write_text(
+        "import builtins, time\n"
+        "builtins.slow_module_runs = getattr(builtins, 'slow_module_runs', 0) + 1\n"
+        "time.sleep(0.3)\n"
+        "VALUE = 42\n"
+    )
+    probe = (
+        f"import sys, builtins, threading\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "from sourcesync.coldstart import lazy_module, loaded\n"
+        "assert lazy_module('slow_module') and not loaded('slow_module')\n"
+        "import slow_module\n"
+        "seen = []\n"
+        "def use():\n"
+        "    try:\n"
+        "        seen.append(slow_module.VALUE)\n"
+        "    except AttributeError as error:\n"
+        "        seen.append(repr(error))\n"
+        "threads = [threading.Thread(target=use) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "import json\n"
+        "print(json.dumps({'seen': seen, 'runs': builtins.slow_module_runs, 'loaded': loaded('slow_module')}))"
+    )
+    # When eight threads look up a name in it at the same moment
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT / "shared"
+    )
+    # Then each finds the name, and the module's code ran once
+    assert json.loads(answer.stdout) == {"seen": [42] * 8, "runs": 1, "loaded": True}
+
+
+@pytest.mark.parametrize(("disabled", "reads_entry_points"), [("__all__", False), (None, True)])
+def test_pydantic_reads_the_installed_packages_only_when_its_plugins_are_enabled(
+    disabled: str | None, reads_entry_points: bool
+) -> None:
+    # Given pydantic's plugins disabled, as the template sets them for every function, or enabled
+    environment = {} if disabled is None else {"PYDANTIC_DISABLE_PLUGINS": disabled}
+    # When the first model is built and used
+    ran = _ran_after(
+        "from pydantic import BaseModel\nclass Item(BaseModel):\n    name: str\nItem(name='x')",
+        ["importlib.metadata", "pydantic.plugin._loader"],
+        **environment,
+    )
+    # Then pydantic's plugin loader runs, and reads the installed packages' entry points only if plugins
+    # are enabled
+    assert ran == {"pydantic.plugin._loader": True, "importlib.metadata": reads_entry_points}
 
 
 def test_every_contract_reference_resolves() -> None:

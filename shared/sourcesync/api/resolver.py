@@ -1,11 +1,12 @@
 """Powertools' HTTP resolver, imported for what it costs at a cold start: every module of the API imports
-the resolver's names from here. `sourcesync.powertools`, imported first, registers Powertools'
-`event_handler` and `utilities.data_classes` packages as lazy ones (their `__init__`s import every resolver
-and every event class Powertools has), so only the HTTP API's resolver and event class are loaded."""
+the resolver's names from here. `sourcesync.coldstart`, imported first (by the package's `__init__`, and
+here to say so), registers Powertools' `event_handler` and `utilities.data_classes` packages as lazy ones
+(their `__init__`s import every resolver and every event class Powertools has), so only the HTTP API's
+resolver and event class are loaded."""
 
 from __future__ import annotations
 
-import sourcesync.powertools  # noqa: F401 (registers the lazy packages before the imports below)
+import sourcesync.coldstart  # noqa: F401 (the lazy packages are registered before the imports below)
 
 # isort: split
 from aws_lambda_powertools.event_handler.api_gateway import (
