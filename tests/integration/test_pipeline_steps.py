@@ -395,3 +395,129 @@ def test_an_import_racing_a_delete_takes_back_what_it_wrote(
         imports.import_customers(principal, uuid, request)
     monkeypatch.setattr(RecordStore, "write", original_write)
     assert get_record_store().count_items(uuid) == 0
+
+
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+@pytest.fixture
+def endings(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every write that ends a job, with what was left of the job at that moment: its work items, and whether
+    its source still named it as its running job (a client that sees the job ended may act on it at once)."""
+    from sourcesync.store.jobs import JobStore
+
+    seen: list[dict[str, Any]] = []
+    original = JobStore.update
+
+    def update(
+        self: JobStore, account_id: str, job_id: str, set_values: dict[str, Any], only_if_status: tuple[str, ...] = ()
+    ) -> bool:
+        if set_values.get("status") in ENDED:
+            stored = self.get(account_id, job_id) or {}
+            source = get_source_store().get(account_id, str(stored.get("data_source_uuid"))) or {}
+            seen.append(
+                {
+                    "job_id": job_id,
+                    "status": set_values["status"],
+                    "work_items": [item["sk"] for item in work_items.of_job(job_id)],
+                    "holds_source": source.get("current_job_id") == job_id,
+                }
+            )
+        return original(self, account_id, job_id, set_values, only_if_status)
+
+    monkeypatch.setattr(JobStore, "update", update)
+    return seen
+
+
+def deleting(principal: Principal, uuid: str) -> purge.PurgeJob:
+    """The source deleted as the API deletes it, but its purge left to the test to run by hand."""
+    job = new_job(principal.account_id, uuid, "delete_source", principal.key_id)
+    job.update(status="queued", phase="purging", running_job_id=None)
+    assert get_job_store().create_deleting_source(job, now_iso(), delete_source.PURGE_SHARD)
+    return purge.PurgeJob(account_id=principal.account_id, data_source_uuid=uuid, job_id=job["job_id"])
+
+
+def purge_by_hand(job: purge.PurgeJob) -> None:
+    assert purge.await_running_job(job)["stopped"]
+    for pk in purge.plan(job)["partitions"]:
+        assert purge.purge_partition(job, pk, lambda: 900.0)["done"]
+    purge.finish(job, purge.purge_rest(job))
+
+
+def test_a_job_says_it_ended_only_once_nothing_of_it_is_left(
+    principal: Principal, stripe: str, one_page_at_a_time: None, endings: list[dict[str, Any]]
+) -> None:
+    source = stripe_source(principal, stripe)
+    run_job(hold(principal, source["uuid"]), repeat_every_step=False)
+    # a job without a switch (reprocess) succeeds
+    reprocess = hold(principal, source["uuid"], "reprocess")
+    from sourcesync.pipeline.steps.reprocessing import reprocess as rebuild
+
+    rebuild(reprocess)
+    assert steps.finish(reprocess) == {"status": "succeeded"}
+    # an attempt that fails
+    failing = hold(principal, source["uuid"], "resync_source")
+    planned = steps.plan(failing)
+    context = steps.JobContext.model_validate(planned["job"])
+    steps.fetch(context, planned["partitions"][0], 0, 10, lambda: 900.0)
+    assert steps.abort(context, {"Error": "ProviderUnavailableError"})["status"] == "failed"
+    # each ended with the figures its work items held (before the purge removes the source's jobs)
+    assert get_job_store().get(principal.account_id, reprocess.job_id)["result"]["counts"]["customers"] >= 12  # type: ignore[index]
+    assert get_job_store().get(principal.account_id, failing.job_id)["error"]["code"] == "provider_unavailable"  # type: ignore[index]
+    # a purge
+    stored = get_record_store().count_items(source["uuid"])
+    deleted = deleting(principal, source["uuid"])
+    purge_by_hand(deleted)
+
+    ours = (reprocess.job_id, failing.job_id, deleted.job_id)  # (the stack may end other tests' jobs meanwhile)
+    ended = {e["job_id"]: e for e in endings if e["job_id"] in ours}
+    assert [ended[j]["status"] for j in (reprocess.job_id, failing.job_id, deleted.job_id)] == [
+        "succeeded",
+        "failed",
+        "succeeded",
+    ]
+    for job_id in ours:
+        assert ended[job_id]["work_items"] == [] and not ended[job_id]["holds_source"], ended[job_id]
+    assert sorted(e["job_id"] for e in endings if e["job_id"] in ours) == sorted(ours)  # each job ended once
+    result = get_job_store().get(principal.account_id, deleted.job_id)["result"]  # type: ignore[index]
+    assert sum(result["counts"].values()) == stored > 0
+    # a finish retried after the job ended changes nothing
+    purge.finish(deleted, None)
+    assert get_job_store().get(principal.account_id, deleted.job_id)["result"] == result  # type: ignore[index]
+    assert [e["job_id"] for e in endings].count(deleted.job_id) == 1
+
+
+def test_a_purge_finish_that_dies_before_its_last_write_ends_the_job_with_its_figures_when_retried(
+    principal: Principal, stripe: str, one_page_at_a_time: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sourcesync.store.jobs import JobStore
+
+    source = stripe_source(principal, stripe)
+    run_job(hold(principal, source["uuid"]), repeat_every_step=False)
+    stored = get_record_store().count_items(source["uuid"])
+    job = deleting(principal, source["uuid"])
+    assert purge.await_running_job(job)["stopped"]
+    for pk in purge.plan(job)["partitions"]:
+        assert purge.purge_partition(job, pk, lambda: 900.0)["done"]
+    rest = purge.purge_rest(job)
+
+    original = JobStore.update
+
+    def dies_at_the_status(self: JobStore, account_id: str, job_id: str, set_values: dict[str, Any]) -> bool:
+        if job_id == job.job_id and set_values.get("status") == "succeeded":
+            raise RuntimeError("the invocation died")
+        return original(self, account_id, job_id, set_values)
+
+    monkeypatch.setattr(JobStore, "update", dies_at_the_status)
+    with pytest.raises(RuntimeError):
+        purge.finish(job, rest)
+    monkeypatch.undo()
+    # it died with its work items gone, and the job still running: nobody is told it succeeded
+    assert work_items.of_job(job.job_id) == []
+    assert get_job_store().get(principal.account_id, job.job_id)["status"] == "running"  # type: ignore[index]
+    # Step Functions retries the step: the job ends with what the purge removed, not with nothing
+    purge.finish(job, rest)
+    ended = get_job_store().get(principal.account_id, job.job_id)
+    assert ended is not None and ended["status"] == "succeeded" and not ended.get("ending")
+    assert sum(ended["result"]["counts"].values()) == stored > 0
+    assert ended["result"]["purged"] == rest and ended["progress"]["percent"] == 100

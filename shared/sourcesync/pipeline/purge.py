@@ -16,6 +16,7 @@ from typing import Any
 from sourcesync.clock import iso, now, now_iso, parse_iso
 from sourcesync.config import get_settings
 from sourcesync.pipeline.dispatch import WorkerJob
+from sourcesync.pipeline.ending import end_job
 from sourcesync.store import work_items
 from sourcesync.store.credentials import get_credential_store
 from sourcesync.store.idempotency import forget_source
@@ -139,24 +140,24 @@ def purge_rest(job: PurgeJob) -> dict[str, Any]:
 
 
 def finish(job: PurgeJob, rest: dict[str, Any] | None) -> dict[str, Any]:
-    items = work_items.of_job(job.job_id)
-    removed: dict[str, int] = {}
-    for item in items:
-        for kind, count in (item.get("kinds") or {}).items():
-            removed[kind] = removed.get(kind, 0) + int(count)
-    kinds = {kind: {"done": count, "total": count} for kind, count in removed.items()}
-    get_job_store().update(
-        job.account_id,
-        job.job_id,
-        {
+    """The delete job succeeds with what was removed; its work items go before it says so (`ending`)."""
+
+    def ending(stored: dict[str, Any]) -> dict[str, Any]:
+        removed: dict[str, int] = {}
+        for item in work_items.of_job(job.job_id):
+            for kind, count in (item.get("kinds") or {}).items():
+                removed[kind] = removed.get(kind, 0) + int(count)
+        kinds = {kind: {"done": count, "total": count} for kind, count in removed.items()}
+        return {
             "status": "succeeded",
             "phase": None,
+            "waiting_for": None,
             "finished_at": now_iso(),
             "progress": {"percent": 100, "eta_seconds": 0, "kinds": kinds},
             "result": {"counts": removed, "overlays_removed": [], "overlays_orphaned": [], "purged": rest or {}},
-        },
-    )
-    work_items.drop(job.job_id, items)
+        }
+
+    end_job(job.account_id, job.job_id, ending, lambda: work_items.drop(job.job_id))
     return {"status": "succeeded"}
 
 

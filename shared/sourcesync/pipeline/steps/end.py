@@ -9,7 +9,8 @@ from sourcesync.clock import now_iso
 from sourcesync.config import get_settings
 from sourcesync.log import logger
 from sourcesync.pipeline import failures
-from sourcesync.pipeline.context import JobContext, frozen_progress, job_result, release, set_cleanup, set_job
+from sourcesync.pipeline.context import JobContext, frozen_progress, job_result, release, set_cleanup
+from sourcesync.pipeline.ending import end_job
 from sourcesync.services.jobs import execution_name
 from sourcesync.store import work_items
 from sourcesync.store.executions import start_execution
@@ -35,13 +36,11 @@ def finish(job: JobContext) -> dict[str, Any]:
         work_items.drop(job.job_id)
         set_cleanup(job, "done")
         return {"status": "succeeded"}
-    if stored_job.get("status") == "succeeded":  # a retried finish: the result is written, its inputs are gone
-        release(job)
-        work_items.drop(job.job_id)
-        return {"status": "succeeded"}
-    set_job(
-        job,
-        {
+    # (a retried finish of a job that succeeded only releases and drops again: `end_job`)
+    end_job(
+        job.account_id,
+        job.job_id,
+        lambda stored: {
             "status": "succeeded",
             "phase": None,
             "waiting_for": None,
@@ -49,10 +48,15 @@ def finish(job: JobContext) -> dict[str, Any]:
             "result": job_result(job),
             "progress": frozen_progress(job, "succeeded"),
         },
+        lambda: _release_and_drop(job),
     )
-    release(job)
-    work_items.drop(job.job_id)
     return {"status": "succeeded"}
+
+
+def _release_and_drop(job: JobContext, release_source: bool = True) -> None:
+    if release_source:
+        release(job)
+    work_items.drop(job.job_id)
 
 
 def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
@@ -81,9 +85,10 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
         # The generation stays pending for good: a sibling worker still finishing a page could write one more
         # version of it after this clean-up, and a pending generation is invisible to every reader.
     undo_removals(job.account_id, job.job_id)
-    set_job(
-        job,
-        {
+    ended = end_job(
+        job.account_id,
+        job.job_id,
+        lambda stored: {
             "status": status,
             "phase": None,
             "waiting_for": None,
@@ -91,12 +96,11 @@ def abort(job: JobContext, error: dict[str, Any] | None) -> dict[str, Any]:
             "error": error_body,
             "progress": frozen_progress(job, status),
         },
+        lambda: _release_and_drop(job, release_source=not deleting),
     )
-    if not deleting:
-        release(job)
-    work_items.drop(job.job_id)
-    logger.info("Job ended without committing", job_id=job.job_id, status=status, code=error_body["code"])
-    return {"status": status}
+    final = ended or {"status": status, "error": error_body}  # (None: the source's purge removed the job)
+    logger.info("Job ended without committing", job_id=job.job_id, status=final["status"], code=final["error"]["code"])
+    return {"status": final["status"]}
 
 
 def _cleanup_failed(job: JobContext) -> dict[str, Any]:
@@ -107,6 +111,7 @@ def _cleanup_failed(job: JobContext) -> dict[str, Any]:
     from sourcesync.services.overlays import finish_removals
 
     finish_removals(job.account_id, job.job_id)  # the matrix's removals are in effect: carry them out
+    work_items.drop(job.job_id)
     set_cleanup(
         job,
         "done",
@@ -116,7 +121,6 @@ def _cleanup_failed(job: JobContext) -> dict[str, Any]:
             "so some storage is left behind (invisible to readers).",
         },
     )
-    work_items.drop(job.job_id)
     logger.info("The clean-up after the switch failed", job_id=job.job_id)
     return {"status": "failed"}
 
